@@ -1,5 +1,39 @@
 // raftguard command line: dispatches to subcommands. Returns the process exit code.
-export async function main(argv: string[]): Promise<number> {
-  process.stderr.write(`raftguard: unknown command ${argv[0] ?? ''}\n`);
-  return 2;
+import { processIo, UsageError, type Io } from './io.js';
+import { replayCommand } from './replay.js';
+
+const USAGE = `usage: raftguard <command> [options]
+
+commands:
+  replay FILE     replay a capture (format v1) through the checks and report
+  help            this text
+
+Run \`raftguard <command> --help\` for a command's options.`;
+
+type Command = (argv: string[], io: Io) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  replay: replayCommand,
+};
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    io.out(USAGE + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    io.err(`raftguard: unknown command "${name}"\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await cmd(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`raftguard ${name}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
 }

@@ -1,0 +1,186 @@
+// `raftguard replay FILE`: runs the same engine (cluster view + checks) as a live run over a
+// capture, ticking at each event and once at the end, and reports findings and the run summary.
+
+import { parseArgs } from 'node:util';
+import { readCapture, CaptureError, type CaptureProblem } from '../events/capture.js';
+import type { CaptureHeader, Finding, Severity } from '../events/types.js';
+import { SEVERITY_RANK } from '../events/types.js';
+import { createEngine } from '../engine.js';
+import { SummaryBuilder, type RunSummary } from '../report/summary.js';
+import { ConfigError, loadReplayConfig } from '../config/load.js';
+import { UsageError, type Io } from './io.js';
+
+export const REPLAY_USAGE = `usage: raftguard replay FILE [--json] [--fail-on critical|warning|info] [--config FILE]
+
+Replays a capture (format v1, JSON Lines) through the cluster view and the checks, and prints the
+run summary and the findings. Exit code: 0 = nothing at or above --fail-on (default critical),
+1 = something was found, 2 = unusable input or arguments.`;
+
+const MAX_PROBLEMS_SHOWN = 20;
+
+export interface ReplayResult {
+  header: CaptureHeader;
+  findings: Finding[];
+  summary: RunSummary;
+  skippedLines: number;
+  problems: CaptureProblem[];
+}
+
+/** The replay itself, with no printing: used by the CLI and by tests that compare live and replay. */
+export async function replayFile(file: string, thresholds = {}): Promise<ReplayResult> {
+  let engine: ReturnType<typeof createEngine> | undefined;
+  let summary: SummaryBuilder | undefined;
+  let header: CaptureHeader | undefined;
+  const findings: Finding[] = [];
+  const problems: CaptureProblem[] = [];
+  const take = (fs: Finding[]): void => {
+    for (const f of fs) {
+      findings.push(f);
+      summary!.addFinding(f);
+    }
+  };
+  const read = await readCapture(file, {
+    onHeader(h) {
+      header = h;
+      engine = createEngine({ nodes: h.nodes, observed: h.observed, thresholds });
+      summary = new SummaryBuilder(h.cluster, h.nodes);
+    },
+    onEvent(ev) {
+      take(engine!.tick(ev.t));
+      take(engine!.apply(ev));
+      summary!.addEvent(ev);
+    },
+    onProblem(p) {
+      if (problems.length < 1000) problems.push(p);
+    },
+  });
+  take(engine!.tick(read.lastT));
+  return { header: header!, findings, summary: summary!.build(), skippedLines: read.skippedLines, problems };
+}
+
+export async function replayCommand(argv: string[], io: Io): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean', default: false },
+        'fail-on': { type: 'string', default: 'critical' },
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${REPLAY_USAGE}`);
+  }
+  if (args.values.help) {
+    io.out(REPLAY_USAGE + '\n');
+    return 0;
+  }
+  const failOn = args.values['fail-on'] as string;
+  if (!(failOn in SEVERITY_RANK)) throw new UsageError(`--fail-on: expected critical, warning or info, got "${failOn}"\n${REPLAY_USAGE}`);
+  if (args.positionals.length !== 1) throw new UsageError(`expected exactly one capture FILE, got ${args.positionals.length}\n${REPLAY_USAGE}`);
+  const file = args.positionals[0]!;
+
+  let thresholds = {};
+  if (args.values.config) {
+    try {
+      thresholds = loadReplayConfig(args.values.config).thresholds;
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        io.err(`raftguard replay: ${err.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
+  }
+
+  let result: ReplayResult;
+  try {
+    result = await replayFile(file, thresholds);
+  } catch (err) {
+    if (err instanceof CaptureError) {
+      io.err(`raftguard replay: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+
+  for (const p of result.problems.slice(0, MAX_PROBLEMS_SHOWN)) {
+    io.err(`${p.file}:${p.line}: ${p.message}\n`);
+  }
+  if (result.problems.length > MAX_PROBLEMS_SHOWN) io.err(`… and ${result.problems.length - MAX_PROBLEMS_SHOWN} more problems\n`);
+  if (result.skippedLines > 0) io.err(`raftguard replay: skipped ${result.skippedLines} bad line(s)\n`);
+
+  if (args.values.json) {
+    for (const f of result.findings) io.out(JSON.stringify(f) + '\n');
+    io.out(JSON.stringify({ summary: { ...result.summary, skippedLines: result.skippedLines } }) + '\n');
+  } else {
+    io.out(formatReport(result));
+  }
+  const threshold = SEVERITY_RANK[failOn as Severity];
+  return result.findings.some((f) => SEVERITY_RANK[f.severity] >= threshold) ? 1 : 0;
+}
+
+function ms(v: number | undefined): string {
+  if (v === undefined) return '-';
+  if (v >= 10_000) return `${(v / 1000).toFixed(1)} s`;
+  if (v >= 100) return `${Math.round(v)} ms`;
+  return `${v.toFixed(v < 10 ? 2 : 1)} ms`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => '  ' + r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+export function formatReport(r: ReplayResult): string {
+  const s = r.summary;
+  let out = '';
+  out += `RaftGuard replay — cluster "${s.cluster}", members ${s.nodes.join(', ')}\n`;
+  out += `${s.events} events over ${ms(s.durationMs)}; ${s.leaderTerms} term(s) with a leader, ${s.leaderChanges} leader change(s), ${s.campaigns} campaign(s)\n`;
+  if (s.commit.first !== undefined) out += `commit index ${s.commit.first} → ${s.commit.last} (${s.commit.entriesCommitted} entries committed)\n`;
+  out += '\nLeaders\n';
+  if (s.terms.length === 0) out += '  (no leader observed)\n';
+  else {
+    const rows = [['term', 'leader', 'from', 'led for', 'commit', 'election → own-term commit']];
+    for (const t of s.terms) {
+      rows.push([
+        String(t.term),
+        t.leader,
+        ms(t.since),
+        ms(t.ledMs),
+        `${t.commitAtStart} → ${t.commitAtEnd}`,
+        t.firstOwnCommitMs !== undefined ? ms(t.firstOwnCommitMs) : t.firstOwnIndex === undefined ? 'no own-term entry' : 'not committed',
+      ]);
+    }
+    out += table(rows);
+    if (s.termsOmitted) out += `  (${s.termsOmitted} older terms not shown)\n`;
+  }
+  const e = s.electionToFirstOwnCommitMs;
+  if (e.count) out += `\nElection → first own-term commit: p50 ${ms(e.p50)}, p99 ${ms(e.p99)}, max ${ms(e.max)} (${e.count} terms)\n`;
+  const followers = Object.entries(s.commitLearnMs);
+  if (followers.length) {
+    out += '\nCommit propagation (leader advertises commit → follower told)\n';
+    const rows = [['follower', 'commits', 'p50', 'p99', 'max']];
+    for (const [n, st] of followers) rows.push([n, String(st.count), ms(st.p50), ms(st.p99), ms(st.max)]);
+    out += table(rows);
+  }
+  out += `\nFindings: ${s.findings.critical} critical, ${s.findings.warning} warning, ${s.findings.info} info\n`;
+  for (const sev of ['critical', 'warning', 'info'] as Severity[]) {
+    const fs = r.findings.filter((f) => f.severity === sev);
+    if (!fs.length) continue;
+    out += `\n${sev.toUpperCase()}\n`;
+    for (const f of fs) {
+      out += `  ${f.code} ${f.name} at ${ms(f.t)}${f.term !== undefined ? `, term ${f.term}` : ''}, nodes ${f.nodes.join(', ')}\n`;
+      out += `    ${f.message}\n`;
+      out += `    → ${f.recommendation}\n`;
+      for (const ev of f.evidence.slice(0, 6)) {
+        out += `    · ${ev.note}${ev.event ? `  [${ev.event.type} ${ev.event.from}→${ev.event.to} term ${ev.event.term} at ${ms(ev.event.t)}]` : ''}\n`;
+      }
+      if (f.evidence.length > 6) out += `    · … ${f.evidence.length - 6} more\n`;
+    }
+  }
+  return out;
+}

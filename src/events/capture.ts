@@ -1,0 +1,266 @@
+// Capture files (format v1, DESIGN.md §3): JSON Lines, header first.
+// The reader streams: it never holds more than one read chunk plus one partial line, so a 2 GB
+// capture replays in the same memory as a small one. A bad line is reported with its line number
+// and the field that is wrong, and reading goes on with the next line.
+
+import { createReadStream, createWriteStream, existsSync, renameSync, rmSync, type WriteStream } from 'node:fs';
+import type { CaptureHeader, NodeId, RaftEvent } from './types.js';
+import { isProblem, validateEvent, validateHeader } from './validate.js';
+
+export interface CaptureProblem {
+  file: string;
+  line: number;
+  field?: string;
+  message: string;
+}
+
+export interface CaptureReadSummary {
+  lines: number;
+  events: number;
+  skippedLines: number;
+  /** Events whose `t` was below the previous event's (kept, counted). */
+  outOfOrder: number;
+  /** Largest backwards step of `t` seen, ms. */
+  maxBackwardsMs: number;
+  /** Nodes that appear in events but not in the header's `nodes`. */
+  unknownNodes: NodeId[];
+  lastT: number;
+}
+
+export interface CaptureHandlers {
+  onHeader?(h: CaptureHeader): void;
+  onEvent(ev: RaftEvent, line: number): void;
+  /** Called for each skipped line and for notices; the reader goes on. */
+  onProblem?(p: CaptureProblem): void;
+}
+
+export class CaptureError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    message: string,
+  ) {
+    super(`${file}:${line}: ${message}`);
+  }
+}
+
+/** Lines longer than this are skipped without being buffered whole (a sane event is < 1 MiB). */
+const MAX_LINE_BYTES = 16 * 1024 * 1024;
+/** Notices about nodes missing from the header: one per node, at most this many. */
+const MAX_UNKNOWN_NODE_NOTICES = 64;
+
+/**
+ * Streams a capture file through `h`. Rejects with a CaptureError when the file is unusable
+ * (missing, no header, unknown version); bad event lines go to `onProblem` and are skipped.
+ */
+export async function readCapture(file: string, h: CaptureHandlers): Promise<CaptureReadSummary> {
+  const summary: CaptureReadSummary = {
+    lines: 0,
+    events: 0,
+    skippedLines: 0,
+    outOfOrder: 0,
+    maxBackwardsMs: 0,
+    unknownNodes: [],
+    lastT: 0,
+  };
+  let header: CaptureHeader | undefined;
+  let known: Set<NodeId> | undefined;
+  const unknown = new Set<NodeId>();
+  let prevT = -Infinity;
+
+  // encoding: the stream decodes UTF-8 across chunk boundaries (a split multi-byte character).
+  const stream = createReadStream(file, { highWaterMark: 1 << 20, encoding: 'utf8' });
+  let carry = '';
+  let skippingLongLine = false;
+
+  const report = (line: number, message: string, field?: string): void => {
+    h.onProblem?.({ file, line, field, message });
+  };
+
+  const noteUnknown = (id: NodeId, line: number): void => {
+    if (unknown.has(id) || id === 'raftguard') return;
+    unknown.add(id);
+    if (unknown.size <= MAX_UNKNOWN_NODE_NOTICES) {
+      report(line, `node "${id}" is not in the header's nodes [${[...known!].join(', ')}]; learning it from traffic`, 'from/to');
+    }
+  };
+
+  const handleLine = (text: string): void => {
+    const lineNo = ++summary.lines;
+    if (text.length === 0 || (text.length === 1 && text === '\r')) {
+      if (lineNo === 1) throw new CaptureError(file, 1, 'empty first line: expected the capture header {"raftguard":"capture","version":1,...}');
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      if (lineNo === 1) {
+        throw new CaptureError(file, 1, `not JSON (${(err as Error).message}): expected the capture header {"raftguard":"capture","version":1,...}`);
+      }
+      summary.skippedLines++;
+      report(lineNo, `not valid JSON: ${(err as Error).message}`);
+      return;
+    }
+    if (lineNo === 1) {
+      const hv = validateHeader(parsed);
+      if (isProblem(hv)) throw new CaptureError(file, 1, `bad capture header: field "${hv.field}": expected ${hv.expected}`);
+      header = hv;
+      if (hv.nodes) known = new Set(hv.nodes);
+      h.onHeader?.(hv);
+      return;
+    }
+    const ev = validateEvent(parsed);
+    if (isProblem(ev)) {
+      summary.skippedLines++;
+      report(lineNo, `field "${ev.field}": expected ${ev.expected}`, ev.field);
+      return;
+    }
+    if (known) {
+      if (!known.has(ev.from)) noteUnknown(ev.from, lineNo);
+      if (!known.has(ev.to)) noteUnknown(ev.to, lineNo);
+    }
+    if (ev.t < prevT) {
+      summary.outOfOrder++;
+      if (prevT - ev.t > summary.maxBackwardsMs) summary.maxBackwardsMs = prevT - ev.t;
+    } else {
+      prevT = ev.t;
+    }
+    summary.events++;
+    summary.lastT = prevT;
+    h.onEvent(ev, lineNo);
+  };
+
+  try {
+    for await (const chunk of stream as AsyncIterable<string>) {
+      let text = chunk;
+      let start = 0;
+      if (skippingLongLine) {
+        const nl = text.indexOf('\n');
+        if (nl < 0) continue;
+        skippingLongLine = false;
+        start = nl + 1;
+      }
+      let nl = text.indexOf('\n', start);
+      if (nl >= 0 && carry.length > 0) {
+        handleLine(carry + text.slice(start, nl));
+        carry = '';
+        start = nl + 1;
+        nl = text.indexOf('\n', start);
+      }
+      while (nl >= 0) {
+        handleLine(text.slice(start, nl));
+        start = nl + 1;
+        nl = text.indexOf('\n', start);
+      }
+      carry += text.slice(start);
+      text = '';
+      if (carry.length > MAX_LINE_BYTES) {
+        summary.lines++;
+        summary.skippedLines++;
+        report(summary.lines, `line longer than ${MAX_LINE_BYTES} bytes: skipped`);
+        carry = '';
+        skippingLongLine = true;
+      }
+    }
+  } catch (err) {
+    stream.destroy();
+    if (err instanceof CaptureError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT') throw new CaptureError(file, 0, 'no such file');
+    if (e.code === 'EISDIR') throw new CaptureError(file, 0, 'is a directory, expected a capture file');
+    throw new CaptureError(file, summary.lines, `read failed: ${e.message}`);
+  }
+  if (carry.length > 0) handleLine(carry);
+  if (!header) throw new CaptureError(file, 1, 'empty file: expected the capture header {"raftguard":"capture","version":1,...}');
+  summary.unknownNodes = [...unknown];
+  return summary;
+}
+
+/** Reads only line 1. */
+export async function readCaptureHeader(file: string): Promise<CaptureHeader> {
+  let header: CaptureHeader | undefined;
+  const stream = createReadStream(file, { highWaterMark: 64 * 1024 });
+  let buf = '';
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      buf += chunk.toString('utf8');
+      if (buf.includes('\n') || buf.length > MAX_LINE_BYTES) break;
+    }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new CaptureError(file, 0, e.code === 'ENOENT' ? 'no such file' : `read failed: ${e.message}`);
+  } finally {
+    stream.destroy();
+  }
+  const first = buf.split('\n', 1)[0] ?? '';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(first);
+  } catch {
+    throw new CaptureError(file, 1, 'not JSON: expected the capture header {"raftguard":"capture","version":1,...}');
+  }
+  const hv = validateHeader(parsed);
+  if (isProblem(hv)) throw new CaptureError(file, 1, `bad capture header: field "${hv.field}": expected ${hv.expected}`);
+  header = hv;
+  return header;
+}
+
+export interface CaptureWriterOptions {
+  /** Rotate when the current file reaches this size (bytes). 0 = never. */
+  maxBytes?: number;
+  /** Rotated files kept (FILE.1 … FILE.N, newest first). */
+  keep?: number;
+}
+
+/**
+ * Writes a capture. Each rotated file starts with the same header so every file replays on its own.
+ * Writes are buffered by the stream; `close()` flushes.
+ */
+export class CaptureWriter {
+  private out: WriteStream;
+  private bytes = 0;
+  private readonly headerLine: string;
+
+  constructor(
+    readonly path: string,
+    header: CaptureHeader,
+    private readonly opts: CaptureWriterOptions = {},
+  ) {
+    this.headerLine = JSON.stringify(header) + '\n';
+    this.out = this.open();
+  }
+
+  private open(): WriteStream {
+    const out = createWriteStream(this.path, { flags: 'w' });
+    out.write(this.headerLine);
+    this.bytes = this.headerLine.length;
+    return out;
+  }
+
+  write(ev: RaftEvent): void {
+    const line = JSON.stringify(ev) + '\n';
+    this.out.write(line);
+    this.bytes += line.length;
+    const max = this.opts.maxBytes ?? 0;
+    if (max > 0 && this.bytes >= max) this.rotate();
+  }
+
+  private rotate(): void {
+    const keep = Math.max(1, this.opts.keep ?? 5);
+    this.out.end();
+    const oldest = `${this.path}.${keep}`;
+    if (existsSync(oldest)) rmSync(oldest);
+    for (let i = keep - 1; i >= 1; i--) {
+      if (existsSync(`${this.path}.${i}`)) renameSync(`${this.path}.${i}`, `${this.path}.${i + 1}`);
+    }
+    renameSync(this.path, `${this.path}.1`);
+    this.out = this.open();
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.out.end((err?: Error | null) => (err ? reject(err) : resolve()));
+    });
+  }
+}

@@ -1,0 +1,233 @@
+// The historical view of a run, built from the event stream alone (pure, like the engine):
+// terms and their leaders, how long each led, elections, commit progress, time from each election
+// to the new leader's first own-term commit, and how long each follower takes to learn a commit
+// the leader made. Memory is bounded by the number of nodes and a cap on remembered terms.
+
+import type { Finding, NodeId, RaftEvent, Severity } from '../events/types.js';
+import { Reservoir } from './reservoir.js';
+
+export interface TermSummary {
+  term: number;
+  leader: NodeId;
+  /** First time the leader was seen acting as leader of this term (ms). */
+  since: number;
+  /** Last time it was seen acting as leader of this term. */
+  lastSeen: number;
+  ledMs: number;
+  /** Index of the first entry of its own term the leader sent. */
+  firstOwnIndex?: number;
+  /** ms from `since` to the leader advertising a commit that covers its first own-term entry. */
+  firstOwnCommitMs?: number;
+  commitAtStart: number;
+  commitAtEnd: number;
+}
+
+export interface RunSummary {
+  cluster: string;
+  nodes: NodeId[];
+  events: number;
+  durationMs: number;
+  eventsByType: Record<string, number>;
+  /** Terms that had an observed leader, oldest first (the most recent `maxTerms` of them). */
+  terms: TermSummary[];
+  termsOmitted: number;
+  /** Campaigns seen (distinct (candidate, term) non-pre vote requests). */
+  campaigns: number;
+  /** Terms in which a leader was observed. */
+  leaderTerms: number;
+  leaderChanges: number;
+  commit: { first?: number; last?: number; entriesCommitted: number };
+  electionToFirstOwnCommitMs: ReturnType<Reservoir['stats']>;
+  /** Per follower: ms between the leader first advertising commit ≥ c and the follower being told. */
+  commitLearnMs: Record<NodeId, ReturnType<Reservoir['stats']>>;
+  findings: Record<Severity, number>;
+  findingsByCode: Record<string, number>;
+}
+
+interface PendingCommit {
+  commit: number;
+  t: number;
+}
+
+interface LeaderTerm extends TermSummary {
+  /** Commits this leader advertised, oldest first, not yet learned by every follower (bounded). */
+  pending: PendingCommit[];
+  /** Sequence number of pending[0] (commits are numbered as advertised). */
+  pendingBase: number;
+  /** Per follower: highest commit told, and the sequence number of the next pending commit to learn. */
+  told: Map<NodeId, { commit: number; cursor: number }>;
+  advertised: number;
+}
+
+const MAX_PENDING = 1024;
+
+export class SummaryBuilder {
+  private readonly byTerm = new Map<number, LeaderTerm>();
+  private readonly termOrder: number[] = [];
+  private termsOmitted = 0;
+  private readonly campaigns = new Set<string>();
+  private campaignCount = 0;
+  private events = 0;
+  private firstT: number | undefined;
+  private lastT = 0;
+  private readonly eventsByType: Record<string, number> = {};
+  private readonly nodes = new Set<NodeId>();
+  private firstCommit: number | undefined;
+  private maxCommit = 0;
+  private readonly electionToCommit = new Reservoir();
+  private readonly learn = new Map<NodeId, Reservoir>();
+  private readonly findings: Record<Severity, number> = { critical: 0, warning: 0, info: 0 };
+  private readonly findingsByCode: Record<string, number> = {};
+  private lastLeader: NodeId | undefined;
+  private leaderChanges = 0;
+
+  constructor(
+    private readonly cluster: string,
+    headerNodes: NodeId[] = [],
+    private readonly maxTerms = 200,
+  ) {
+    for (const n of headerNodes) this.nodes.add(n);
+  }
+
+  addEvent(ev: RaftEvent): void {
+    this.events++;
+    if (this.firstT === undefined) this.firstT = ev.t;
+    if (ev.t > this.lastT) this.lastT = ev.t;
+    this.eventsByType[ev.type] = (this.eventsByType[ev.type] ?? 0) + 1;
+    if (ev.type === 'noop') return;
+    this.nodes.add(ev.from);
+    this.nodes.add(ev.to);
+
+    if (ev.type === 'vote' && !ev.pre) {
+      const key = `${ev.from}/${ev.term}`;
+      if (!this.campaigns.has(key)) {
+        this.campaignCount++;
+        this.campaigns.add(key);
+        // Only recent campaigns need dedupe; keep the set small.
+        if (this.campaigns.size > 4096) this.campaigns.clear();
+      }
+      return;
+    }
+    if (ev.type !== 'append' && ev.type !== 'heartbeat') return;
+
+    const lt = this.leaderTerm(ev.from, ev.term, ev.t, ev.commit);
+    if (!lt) return;
+    lt.lastSeen = Math.max(lt.lastSeen, ev.t);
+    lt.ledMs = lt.lastSeen - lt.since;
+    if (ev.type === 'append') {
+      for (const e of ev.entries) {
+        if (e.term === ev.term && (lt.firstOwnIndex === undefined || e.index < lt.firstOwnIndex)) lt.firstOwnIndex = e.index;
+      }
+    }
+    // A heartbeat's commit is min(match, commit) (etcd): it proves the leader's commit is at least
+    // that high, and it is exactly what the follower was told.
+    const c = ev.commit;
+    if (c > lt.advertised) {
+      lt.advertised = c;
+      lt.commitAtEnd = c;
+      if (lt.pending.length >= MAX_PENDING) {
+        lt.pending.shift();
+        lt.pendingBase++;
+      }
+      lt.pending.push({ commit: c, t: ev.t });
+    }
+    if (this.firstCommit === undefined) this.firstCommit = c;
+    if (c > this.maxCommit) this.maxCommit = c;
+    if (lt.firstOwnIndex !== undefined && lt.firstOwnCommitMs === undefined && c >= lt.firstOwnIndex) {
+      lt.firstOwnCommitMs = ev.t - lt.since;
+      this.electionToCommit.add(lt.firstOwnCommitMs);
+    }
+    this.tellFollower(lt, ev.to, c, ev.t);
+  }
+
+  addFinding(f: Finding): void {
+    this.findings[f.severity]++;
+    this.findingsByCode[f.code] = (this.findingsByCode[f.code] ?? 0) + 1;
+  }
+
+  private leaderTerm(leader: NodeId, term: number, t: number, commit: number): LeaderTerm | undefined {
+    const existing = this.byTerm.get(term);
+    if (existing) return existing.leader === leader ? existing : undefined; // two leaders: RG001's business
+    const lt: LeaderTerm = {
+      term,
+      leader,
+      since: t,
+      lastSeen: t,
+      ledMs: 0,
+      commitAtStart: commit,
+      commitAtEnd: commit,
+      pending: [],
+      pendingBase: 0,
+      told: new Map(),
+      advertised: commit,
+    };
+    this.byTerm.set(term, lt);
+    this.termOrder.push(term);
+    if (leader !== this.lastLeader) {
+      if (this.lastLeader !== undefined) this.leaderChanges++;
+      this.lastLeader = leader;
+    }
+    while (this.termOrder.length > this.maxTerms) {
+      this.byTerm.delete(this.termOrder.shift()!);
+      this.termsOmitted++;
+    }
+    return lt;
+  }
+
+  private tellFollower(lt: LeaderTerm, follower: NodeId, commit: number, t: number): void {
+    let f = lt.told.get(follower);
+    if (!f) lt.told.set(follower, (f = { commit: lt.commitAtStart, cursor: lt.pendingBase }));
+    if (commit <= f.commit) return;
+    f.commit = commit;
+    let r = this.learn.get(follower);
+    if (!r) this.learn.set(follower, (r = new Reservoir()));
+    // Every advertised commit up to `commit` is now known to this follower: one sample each.
+    // Cursors make this amortised O(1) per event.
+    let seq = Math.max(f.cursor, lt.pendingBase);
+    const end = lt.pendingBase + lt.pending.length;
+    while (seq < end) {
+      const p = lt.pending[seq - lt.pendingBase]!;
+      if (p.commit > commit) break;
+      r.add(t - p.t);
+      seq++;
+    }
+    f.cursor = seq;
+    // Drop commits every follower has learned.
+    let minCursor = Infinity;
+    for (const g of lt.told.values()) if (g.cursor < minCursor) minCursor = g.cursor;
+    if (lt.told.size >= this.nodes.size - 1 && minCursor > lt.pendingBase) {
+      lt.pending.splice(0, minCursor - lt.pendingBase);
+      lt.pendingBase = minCursor;
+    }
+  }
+
+  build(): RunSummary {
+    const terms: TermSummary[] = this.termOrder.map((term) => {
+      const { pending: _p, pendingBase: _b, told: _t, advertised: _a, ...rest } = this.byTerm.get(term)!;
+      return rest;
+    });
+    const commitLearnMs: RunSummary['commitLearnMs'] = {};
+    for (const [n, r] of [...this.learn].sort(([a], [b]) => a.localeCompare(b))) commitLearnMs[n] = r.stats();
+    return {
+      cluster: this.cluster,
+      nodes: [...this.nodes].sort(),
+      events: this.events,
+      durationMs: this.firstT === undefined ? 0 : this.lastT - this.firstT,
+      eventsByType: this.eventsByType,
+      terms,
+      termsOmitted: this.termsOmitted,
+      campaigns: this.campaignCount,
+      leaderTerms: this.termOrder.length + this.termsOmitted,
+      leaderChanges: this.leaderChanges,
+      commit: {
+        first: this.firstCommit,
+        last: this.firstCommit === undefined ? undefined : this.maxCommit,
+        entriesCommitted: this.firstCommit === undefined ? 0 : this.maxCommit - this.firstCommit,
+      },
+      electionToFirstOwnCommitMs: this.electionToCommit.stats(),
+      commitLearnMs,
+      findings: { ...this.findings },
+      findingsByCode: { ...this.findingsByCode },
+    };
+  }
+}
