@@ -3,7 +3,7 @@
 // capture replays in the same memory as a small one. A bad line is reported with its line number
 // and the field that is wrong, and reading goes on with the next line.
 
-import { createReadStream, createWriteStream, existsSync, renameSync, rmSync, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import type { CaptureHeader, NodeId, RaftEvent } from './types.js';
 import { isProblem, validateEvent, validateHeader } from './validate.js';
 
@@ -232,7 +232,8 @@ export class CaptureWriter {
   }
 
   private open(): WriteStream {
-    const out = createWriteStream(this.path, { flags: 'w' });
+    // Open synchronously: the file must exist before a rotation can rename it (a stream opens later).
+    const out = createWriteStream(this.path, { fd: openSync(this.path, 'w') });
     out.write(this.headerLine);
     this.bytes = this.headerLine.length;
     return out;
