@@ -6,6 +6,7 @@ import { readCapture, CaptureError, type CaptureProblem } from '../events/captur
 import type { CaptureHeader, Finding, Severity } from '../events/types.js';
 import { SEVERITY_RANK } from '../events/types.js';
 import { createEngine } from '../engine.js';
+import { step } from '../runtime/step.js';
 import { SummaryBuilder, type RunSummary } from '../report/summary.js';
 import { ConfigError, loadReplayConfig } from '../config/load.js';
 import { UsageError, type Io } from './io.js';
@@ -46,8 +47,7 @@ export async function replayFile(file: string, thresholds = {}): Promise<ReplayR
       summary = new SummaryBuilder(h.cluster, h.nodes);
     },
     onEvent(ev) {
-      take(engine!.tick(ev.t));
-      take(engine!.apply(ev));
+      take(step(engine!, ev));
       summary!.addEvent(ev);
     },
     onProblem(p) {

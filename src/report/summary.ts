@@ -81,6 +81,9 @@ export class SummaryBuilder {
   private lastLeader: NodeId | undefined;
   private leaderChanges = 0;
 
+  /** Called when a leader's first own-term entry is first seen committed (live metrics use it). */
+  onFirstOwnCommit?: (info: { term: number; leader: NodeId; ms: number }) => void;
+
   constructor(
     private readonly cluster: string,
     headerNodes: NodeId[] = [],
@@ -136,6 +139,7 @@ export class SummaryBuilder {
     if (lt.firstOwnIndex !== undefined && lt.firstOwnCommitMs === undefined && c >= lt.firstOwnIndex) {
       lt.firstOwnCommitMs = ev.t - lt.since;
       this.electionToCommit.add(lt.firstOwnCommitMs);
+      this.onFirstOwnCommit?.({ term: lt.term, leader: lt.leader, ms: lt.firstOwnCommitMs });
     }
     this.tellFollower(lt, ev.to, c, ev.t);
   }
