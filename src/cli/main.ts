@@ -1,11 +1,15 @@
 // raftguard command line: dispatches to subcommands. Returns the process exit code.
 import { processIo, UsageError, type Io } from './io.js';
 import { replayCommand } from './replay.js';
+import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
 
 const USAGE = `usage: raftguard <command> [options]
 
 commands:
+  run --config F  put RaftGuard in front of a cluster (relay, decode, check, serve metrics/API)
   replay FILE     replay a capture (format v1) through the checks and report
+  status          show a running instance's view of the cluster and its findings
   help            this text
 
 Run \`raftguard <command> --help\` for a command's options.`;
@@ -14,6 +18,8 @@ type Command = (argv: string[], io: Io) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   replay: replayCommand,
+  run: runCommand,
+  status: statusCommand,
 };
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {

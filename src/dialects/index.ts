@@ -1,0 +1,45 @@
+// Picks the dialect's passive reader for `raftguard run`: a TapFactory that turns a copy of each
+// relayed connection's bytes into RaftEvents. Dialects know wire formats, never state.
+
+import type { TapFactory } from '../../proxy/tap.js';
+import type { RunConfig } from '../config/run-config.js';
+import type { RaftEvent } from '../events/types.js';
+import { createEtcdTap } from './etcd/index.js';
+
+/** One decode problem on one connection: reading of that connection stopped, forwarding did not. */
+export interface DecodeProblem {
+  conn: string;
+  member: string;
+  protocol: string;
+  reason: string;
+}
+
+export interface DialectSinks {
+  /** ms since epoch of t = 0. */
+  runStart: number;
+  onEvent(ev: RaftEvent): void;
+  onDecodeProblem(p: DecodeProblem): void;
+}
+
+export async function createDialectTap(cfg: RunConfig, sinks: DialectSinks): Promise<TapFactory> {
+  switch (cfg.dialect) {
+    case 'etcd': {
+      const names: Record<string, string> = {};
+      for (const m of cfg.members) if (m.etcdId) names[m.etcdId] = m.id;
+      return createEtcdTap({
+        runStart: sinks.runStart,
+        names,
+        onEvent: (ev) => sinks.onEvent(ev),
+        onDecodeError: (e) =>
+          sinks.onDecodeProblem({
+            conn: e.connection,
+            member: e.member,
+            protocol: `etcd/${e.channel}`,
+            reason: `${e.request ? `${e.request}: ` : ''}${e.direction} offset ${e.offset}: ${e.message}`,
+          }),
+      });
+    }
+    case 'grpc':
+      throw new Error('the grpc dialect is not wired into `raftguard run` yet');
+  }
+}
