@@ -35,7 +35,7 @@ export function convertEntry(e: RawEntry, ctx: ConvertContext): Entry {
       change = undefined; // the entry is still a config entry; only its voters stay unknown
     }
     const voters = ctx.voters.configEntry(e.index, digest, change);
-    if (voters) out.voters = voters.map((v) => ctx.names.name(v));
+    if (voters) out.voters = voters.map((v) => ctx.names.name(v)).sort();
   }
   return out;
 }
@@ -76,7 +76,7 @@ export function convertMessage(m: RawMessage, t: number, ctx: ConvertContext, fa
       const meta = m.snapshot;
       if (meta) ctx.voters.setFromSnapshot(meta.voters, meta.index);
       const ev: RaftEvent = { ...base, type: 'snapshot', lastIndex: meta?.index ?? 0, lastTerm: meta?.term ?? 0 };
-      if (meta && meta.voters.length > 0) ev.voters = meta.voters.map((v) => ctx.names.name(v));
+      if (meta && meta.voters.length > 0) ev.voters = meta.voters.map((v) => ctx.names.name(v)).sort();
       return ev;
     }
     case MessageType.MsgTimeoutNow:

@@ -160,11 +160,16 @@ function rawEntry(e: Decoded, where: string): RawEntry {
     type: (e['Type'] as number | undefined) ?? 0,
     term: safeNumber(e['Term'], `${where}.Term`),
     index: safeNumber(e['Index'], `${where}.Index`),
-    data: (e['Data'] as Uint8Array | undefined) ?? EMPTY,
+    data: asBytes(e['Data']),
   };
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** protobufjs leaves an absent bytes field as its prototype default (not always a Uint8Array). */
+function asBytes(v: unknown): Uint8Array {
+  return v instanceof Uint8Array ? v : EMPTY;
+}
 
 export function decodeEntry(bytes: Uint8Array): RawEntry {
   return rawEntry(pbDecode(EntryPb, bytes, 'raftpb.Entry'), 'Entry');

@@ -125,7 +125,13 @@ export function createEtcdTapWithState(opts: EtcdTapOptions): EtcdTap {
       message(m: RawMessage, tAbs: number, channel: EtcdChannel): void {
         const typeName = MESSAGE_TYPE_NAMES[m.type] ?? `type${m.type}`;
         stats.messages[typeName] = (stats.messages[typeName] ?? 0) + 1;
-        const ev = convertMessage(m, tAbs - opts.runStart, ctx, fallbackTo);
+        let ev: RaftEvent | undefined;
+        try {
+          ev = convertMessage(m, tAbs - opts.runStart, ctx, fallbackTo);
+        } catch (err) {
+          this.error(channel, -1, `${typeName} ${m.from}->${m.to}: ${err instanceof Error ? err.message : String(err)}`);
+          return;
+        }
         if (!ev) {
           stats.ignored[typeName] = (stats.ignored[typeName] ?? 0) + 1;
           return;
