@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
+import zlib from 'node:zlib';
 import { createHttp2Tap } from '../../../proxy/http2/reader.js';
 import { collector, frameTypes, grpcFrame, grpcUnframe, replay, sha, startRelay, waitFor } from './helpers.js';
 
@@ -31,12 +32,19 @@ async function startEchoServer(received: Buffer[], sent: Buffer[]): Promise<numb
     stream.on('end', () => {
       const msgs = grpcUnframe(Buffer.concat(parts));
       received.push(...msgs);
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'x-echo-big': String(headers['x-big'] ?? '') }, { waitForTrailers: true });
+      const deflate = headers['x-respond-deflate'] === '1';
+      const respHeaders: http2.OutgoingHttpHeaders = { ':status': 200, 'content-type': 'application/grpc', 'x-echo-big': String(headers['x-big'] ?? '') };
+      if (deflate) respHeaders['grpc-encoding'] = 'deflate';
+      stream.respond(respHeaders, { waitForTrailers: true });
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '3', 'grpc-message': 'bad%20arg' }));
       for (const m of msgs) {
         const r = Buffer.from(m).reverse();
         sent.push(r);
-        stream.write(grpcFrame(r));
+        if (deflate) {
+          const z = grpcFrame(zlib.deflateSync(r));
+          z[0] = 1; // compressed flag
+          stream.write(z);
+        } else stream.write(grpcFrame(r));
       }
       stream.end();
     });
@@ -98,6 +106,31 @@ describe('HTTP/2 reader on real node:http2 traffic through the relay', () => {
       );
       expect(again.ends.map((e) => [e.streamId, e.grpcStatus])).toEqual(baseline.ends.map((e) => [e.streamId, e.grpcStatus]));
     }
+  });
+
+  it('deflate-compressed responses (grpc-encoding: deflate, flag 1) are inflated; an inflated size above maxMessageBytes is skipped', async () => {
+    const received: Buffer[] = [];
+    const sent: Buffer[] = [];
+    const serverPort = await startEchoServer(received, sent);
+    const r = await startRelay(serverPort, { maxMessageBytes: 100_000 });
+    cleanups.push(() => r.relay.close());
+    const client = http2.connect(`http://127.0.0.1:${r.port}`);
+    cleanups.push(() => new Promise<void>((res) => client.close(() => res())));
+    const msgs = [Buffer.alloc(60_000, 'z'), Buffer.from('short one'), Buffer.alloc(99_000, 'q'), Buffer.alloc(150_000, 'y')];
+    const req = client.request({ ':method': 'POST', ':path': '/svc.Echo/Deflate', 'content-type': 'application/grpc', 'x-respond-deflate': '1' });
+    for (const m of msgs) req.write(grpcFrame(m));
+    req.end();
+    await new Promise<void>((resolve, reject) => {
+      req.on('data', () => {});
+      req.on('end', resolve);
+      req.on('error', reject);
+    });
+    await waitFor(() => r.seen.ends.length === 1, 'stream end');
+    const resps = r.seen.messages.filter((m) => m.direction === 'response');
+    // the 150 KB message is skipped twice: as a request (too long on the wire) and as a response (inflates too large)
+    expect(resps.map((m) => [m.compressed, sha(m.data)])).toEqual(sent.slice(0, 3).map((b) => [true, sha(b)]));
+    expect(r.tap.stats.messagesOversize).toBe(2);
+    expect(r.seen.errors).toEqual([]);
   });
 
   it('garbage bytes on a listener: one reader error, bytes still forwarded both ways', async () => {
