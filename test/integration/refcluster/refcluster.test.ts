@@ -1,0 +1,160 @@
+// The reference cluster as real processes on loopback: election, replication, crash and catch-up,
+// and the previous-term commit stall with noopOnElection off (and cleared with it on).
+// Builds src/demo into dist/ first (only those files: tsconfig.build.json), then spawns
+// dist/src/demo/node-main.js per member.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ReferenceCluster, type MemberStatus, type ReferenceClusterOptions } from '../../../src/demo/cluster.js';
+
+const REPO = resolve(__dirname, '../../..');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let cluster: ReferenceCluster | undefined;
+
+beforeAll(() => {
+  execFileSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(__dirname, 'tsconfig.build.json')], { cwd: REPO, stdio: 'pipe' });
+}, 60_000);
+
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < end) {
+    last = await fn().catch(() => undefined);
+    if (last !== undefined) return last;
+    await sleep(50);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** All running members agree on term, leader, last entry and commit; returns their statuses. */
+async function converged(c: ReferenceCluster, expectMembers: number): Promise<MemberStatus[] | undefined> {
+  const st = await c.statuses();
+  if (st.length !== expectMembers) return undefined;
+  const [a] = st;
+  const same = st.every(
+    (s) => s.term === a!.term && s.leader === a!.leader && s.leader !== '' && s.last_index === a!.last_index && s.last_term === a!.last_term && s.commit_index === a!.last_index,
+  );
+  return same ? st : undefined;
+}
+
+describe('reference cluster', () => {
+  it('elects a leader, commits puts on all, survives a leader SIGKILL, and catches up the restarted member', async () => {
+    cluster = await ReferenceCluster.start();
+    const c = cluster;
+    const l1 = await c.waitForLeader(5000);
+    let last = 0;
+    for (let i = 0; i < 5; i++) {
+      const r = await c.put(`k${i}`, `v${i}`);
+      expect(r.leader).toBe(l1);
+      expect(r.index).toBeGreaterThan(last);
+      last = r.index;
+    }
+    const st1 = await until('all three to commit the puts', () => converged(c, 3));
+    expect(st1.map((s) => s.commit_index)).toEqual([last, last, last]);
+    expect(st1.filter((s) => s.role === 'leader').map((s) => s.id)).toEqual([l1]);
+    for (const id of ['n1', 'n2', 'n3']) expect((await c.get(id, 'k4'))?.toString()).toBe('v4');
+
+    await c.kill(l1, 'SIGKILL');
+    const l2 = await c.waitForLeader(5000, l1);
+    const after = await c.put('after', 'crash');
+    expect(after.leader).toBe(l2);
+    expect(after.term).toBeGreaterThan(st1[0]!.term);
+    expect(after.index).toBe(last + 1);
+
+    await c.restart(l1);
+    const st2 = await until('the restarted member to catch up', () => converged(c, 3));
+    const back = st2.find((s) => s.id === l1)!;
+    expect(back).toMatchObject({ role: 'follower', leader: l2, term: after.term, last_index: after.index, commit_index: after.index });
+    expect((await c.get(l1, 'after'))?.toString()).toBe('crash');
+  });
+
+  /**
+   * Leaves the new leader holding an earlier-term entry above its commit: a put commits on the
+   * leader, which is SIGKILLed before its next heartbeat tells the followers. Returns the new
+   * leader's status right after it is elected, and the killed leader's id.
+   * The race (a heartbeat slipping out between commit and kill) is retried up to 3 times.
+   */
+  async function killAfterCommit(c: ReferenceCluster): Promise<{ old: string; leader: string; put: { index: number; term: number } }> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const l = await c.waitForLeader(5000);
+      const put = await c.put(`stall${attempt}`, 'x');
+      await c.kill(l, 'SIGKILL');
+      const survivors = await until('both survivors to answer', async () => ((await c.statuses()).length === 2 ? c.statuses() : undefined));
+      if (survivors.every((s) => s.commit_index < put.index && s.last_index >= put.index)) {
+        const leader = await c.waitForLeader(5000, l);
+        return { old: l, leader, put };
+      }
+      // The commit reached the followers before the kill: no stall to see. Heal and retry.
+      await c.restart(l);
+      await until('the cluster to converge before retrying', () => converged(c, 3), 5000).catch(() => c.put('heal', 'x'));
+    }
+    throw new Error('could not kill the leader between commit and heartbeat in 3 attempts');
+  }
+
+  const stallOptions: ReferenceClusterOptions = { heartbeatMs: 250, electionMinMs: 700, electionMaxMs: 1100 };
+
+  it('noopOnElection off: the new leader cannot commit the earlier-term entry until a put arrives', async () => {
+    cluster = await ReferenceCluster.start(stallOptions);
+    const c = cluster;
+    const { leader, put } = await killAfterCommit(c);
+    // Several heartbeat intervals with a majority holding the entry: commit must not move.
+    for (let i = 0; i < 6; i++) {
+      const s = await c.status(leader);
+      expect(s.role).toBe('leader');
+      expect(s.last_index).toBe(put.index);
+      expect(s.last_term).toBeLessThan(s.term);
+      expect(s.commit_index).toBeLessThan(s.last_index);
+      await sleep(250);
+    }
+    const fix = await c.put('unstick', 'y');
+    expect(fix).toMatchObject({ leader, index: put.index + 1 });
+    const s = await c.status(leader);
+    expect(s.commit_index).toBe(s.last_index);
+    expect(s.applied_index).toBe(put.index + 1);
+  });
+
+  it('noopOnElection on: the new leader commits the earlier-term entry by itself', async () => {
+    cluster = await ReferenceCluster.start({ ...stallOptions, noopOnElection: true });
+    const c = cluster;
+    const { leader, put } = await killAfterCommit(c);
+    const s = await until('the no-op to commit', async () => {
+      const st = await c.status(leader);
+      return st.commit_index === st.last_index && st.last_index > put.index ? st : undefined;
+    }, 3000);
+    expect(s.last_term).toBe(s.term);
+    expect(s.commit_index).toBeGreaterThan(put.index);
+  });
+
+  it('commitOldTermByCounting on: the new leader commits the earlier-term entry without an own-term entry (the Figure 8 bug)', async () => {
+    cluster = await ReferenceCluster.start({ ...stallOptions, commitOldTermByCounting: true });
+    const c = cluster;
+    const { leader, put } = await killAfterCommit(c);
+    const s = await until('the old-term entry to be committed by counting', async () => {
+      const st = await c.status(leader);
+      return st.commit_index === put.index ? st : undefined;
+    }, 3000);
+    expect(s.last_index).toBe(put.index);
+    expect(s.last_term).toBeLessThan(s.term);
+  });
+
+  it('persistVote off: votedFor is kept in memory but never written to disk', async () => {
+    cluster = await ReferenceCluster.start({ persistVote: false });
+    const c = cluster;
+    const l = await c.waitForLeader(5000);
+    const follower = [...c.members.keys()].find((id) => id !== l)!;
+    const st = await until('the follower to know its leader', async () => {
+      const s = await c.status(follower);
+      return s.leader === l ? s : undefined;
+    });
+    expect(st.voted_for).not.toBe('');
+    const onDisk = JSON.parse(readFileSync(join(c.members.get(follower)!.dataDir, 'state.json'), 'utf8')) as { term: number; votedFor: unknown };
+    expect(onDisk).toEqual({ term: st.term, votedFor: null });
+  });
+});
