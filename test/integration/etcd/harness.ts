@@ -1,0 +1,216 @@
+// A real 3-member etcd 3.4 cluster on loopback with a RaftGuard Relay in front of every member's
+// peer port: the peer-address rewrite of DESIGN.md §1. Each member listens for peers on its own port
+// but advertises the relay's address (--initial-advertise-peer-urls / --initial-cluster), so every
+// peer byte goes member → relay → member, and the relay hands a copy to the tap under test.
+// Flags follow shared/research/etcd34-cluster.sh. Tears down only what it started.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Relay } from '../../../proxy/relay.js';
+import type { TapFactory } from '../../../proxy/tap.js';
+
+const HOST = '127.0.0.1';
+
+/** Whether etcd and etcdctl are installed; under CI=true their absence is a failure, not a skip. */
+export function etcdAvailability(): { ok: true } | { ok: false; reason: string } {
+  for (const [bin, arg] of [['etcd', '--version'], ['etcdctl', 'version']] as const) {
+    const r = spawnSync(bin, [arg], { encoding: 'utf8' });
+    if (r.error || r.status !== 0) {
+      return { ok: false, reason: `${bin} not runnable (${r.error?.message ?? `exit ${r.status}`}); install with: apt-get install -y etcd-server etcd-client` };
+    }
+  }
+  return { ok: true };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, HOST, () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface EtcdMember {
+  name: string;
+  clientUrl: string;
+  /** Where etcd really listens for peers. */
+  peerPort: number;
+  /** The relay in front of it: the advertised peer address. */
+  relay: Relay;
+  relayPort: number;
+  dataDir: string;
+  logFile: string;
+  proc?: ChildProcess;
+}
+
+export interface EndpointStatus {
+  endpoint: string;
+  /** Hex IDs, exact (parsed from the raw JSON digits, never through a JS number). */
+  memberId: string;
+  leader: string;
+  raftTerm: number;
+  raftIndex: number;
+  raftAppliedIndex: number;
+}
+
+export interface EtcdClusterOptions {
+  size?: number;
+  /** Tap factory per member name (one shared factory is fine). */
+  tapFactory?: (member: string) => TapFactory | undefined;
+  extraArgs?: string[];
+  token?: string;
+}
+
+/** Quotes the decimal uint64 values of the named JSON keys so JSON.parse keeps them exact. */
+export function quoteJsonIds(text: string, keys: string[]): string {
+  const re = new RegExp(`("(?:${keys.join('|')})"\\s*:\\s*)([0-9]+)`, 'g');
+  return text.replace(re, '$1"$2"');
+}
+
+const hexOf = (decimal: unknown): string => BigInt(String(decimal)).toString(16);
+
+export class EtcdCluster {
+  readonly members: EtcdMember[] = [];
+  private readonly baseDir: string;
+  private stopped = false;
+
+  private constructor(private readonly opts: EtcdClusterOptions) {
+    this.baseDir = mkdtempSync(join(tmpdir(), 'raftguard-etcd-'));
+  }
+
+  static async start(opts: EtcdClusterOptions = {}): Promise<EtcdCluster> {
+    const c = new EtcdCluster(opts);
+    try {
+      await c.boot();
+    } catch (err) {
+      await c.stop();
+      throw err;
+    }
+    return c;
+  }
+
+  get endpoints(): string {
+    return this.members.map((m) => m.clientUrl).join(',');
+  }
+
+  private async boot(): Promise<void> {
+    const size = this.opts.size ?? 3;
+    for (let k = 1; k <= size; k++) {
+      const name = `m${k}`;
+      const peerPort = await freePort();
+      const clientPort = await freePort();
+      const relay = new Relay({ member: name, listen: { host: HOST, port: 0 }, target: { host: HOST, port: peerPort }, tapFactory: this.opts.tapFactory?.(name), closeGraceMs: 200 });
+      const bound = await relay.start();
+      this.members.push({
+        name,
+        clientUrl: `http://${HOST}:${clientPort}`,
+        peerPort,
+        relay,
+        relayPort: bound.port,
+        dataDir: join(this.baseDir, `${name}.etcd`),
+        logFile: join(this.baseDir, `${name}.log`),
+      });
+    }
+    const token = this.opts.token ?? `raftguard-${process.pid}-${Date.now()}`; // one token: it feeds the member and cluster IDs
+    const initialCluster = this.members.map((m) => `${m.name}=http://${HOST}:${m.relayPort}`).join(',');
+    const env = { ...process.env };
+    for (const v of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy']) delete env[v];
+    for (const m of this.members) {
+      const log = openSync(m.logFile, 'a');
+      m.proc = spawn(
+        'etcd',
+        [
+          '--name', m.name,
+          '--data-dir', m.dataDir,
+          '--listen-client-urls', m.clientUrl,
+          '--advertise-client-urls', m.clientUrl,
+          '--listen-peer-urls', `http://${HOST}:${m.peerPort}`,
+          '--initial-advertise-peer-urls', `http://${HOST}:${m.relayPort}`,
+          '--initial-cluster', initialCluster,
+          '--initial-cluster-token', token,
+          '--initial-cluster-state', 'new',
+          '--logger', 'zap',
+          '--log-outputs', 'stderr',
+          ...(this.opts.extraArgs ?? []),
+        ],
+        { env, stdio: ['ignore', log, log] },
+      );
+      closeSync(log);
+    }
+    await this.waitFor(async () => (await this.status()).every((s) => s.leader !== '0'), 15_000, 'a leader known to every member');
+  }
+
+  /** Runs etcdctl against the cluster's client URLs; resolves with stdout. */
+  etcdctl(args: string[], endpoints = this.endpoints): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const p = spawn('etcdctl', ['--endpoints', endpoints, '--command-timeout=5s', ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      p.on('error', reject);
+      p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`etcdctl ${args.join(' ')} exited ${code}: ${err.trim()}`))));
+    });
+  }
+
+  /** `etcdctl endpoint status -w json`, IDs kept exact. */
+  async status(): Promise<EndpointStatus[]> {
+    const raw = await this.etcdctl(['endpoint', 'status', '-w', 'json']);
+    const doc = JSON.parse(quoteJsonIds(raw, ['cluster_id', 'member_id', 'leader'])) as {
+      Endpoint: string;
+      Status: { header: { member_id: string }; leader: string; raftTerm: number; raftIndex: number; raftAppliedIndex: number };
+    }[];
+    return doc.map((d) => ({
+      endpoint: d.Endpoint,
+      memberId: hexOf(d.Status.header.member_id),
+      leader: hexOf(d.Status.leader),
+      raftTerm: d.Status.raftTerm,
+      raftIndex: d.Status.raftIndex,
+      raftAppliedIndex: d.Status.raftAppliedIndex,
+    }));
+  }
+
+  /** hex member ID → name, from `etcdctl member list -w json` (IDs kept exact). */
+  async memberNames(): Promise<Map<string, string>> {
+    const raw = await this.etcdctl(['member', 'list', '-w', 'json']);
+    const doc = JSON.parse(quoteJsonIds(raw, ['cluster_id', 'member_id', 'ID'])) as { members: { ID: string; name: string }[] };
+    return new Map(doc.members.map((m) => [hexOf(m.ID), m.name]));
+  }
+
+  async waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      try {
+        if (await cond()) return;
+      } catch (err) {
+        last = err;
+      }
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}; logs in ${this.baseDir}`);
+  }
+
+  /** Stops the members and relays this harness started, then removes its temp dir. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.all(
+      this.members.map(async (m) => {
+        const p = m.proc;
+        if (!p || p.exitCode !== null || p.signalCode !== null) return;
+        const exited = new Promise<void>((r) => p.once('exit', () => r()));
+        p.kill('SIGKILL'); // our own child, by its handle; a clean stop would only start leader transfers
+        await exited;
+      }),
+    );
+    await Promise.all(this.members.map((m) => m.relay.close()));
+    if (!process.env['RAFTGUARD_KEEP_ETCD']) rmSync(this.baseDir, { recursive: true, force: true });
+  }
+}
