@@ -50,6 +50,7 @@ export function convertMessage(m: RawMessage, t: number, ctx: ConvertContext, fa
   const base = { t, from, to, term: m.term };
   switch (m.type) {
     case MessageType.MsgApp:
+      ctx.voters.noteCommit(m.commit);
       return {
         ...base,
         type: 'append',

@@ -87,7 +87,7 @@ const RECENT_CONFIGS = 32;
  * change twice, and a conflicting rewrite at the same index gets no voters rather than wrong ones.
  */
 export class VoterTracker {
-  private base: { voters: string[]; index: number } | undefined;
+  private base: { voters: string[]; index: number; fromMembers?: boolean } | undefined;
   private readonly recent = new Map<number, { digest: string; voters: string[] }>();
 
   constructor(initial?: string[]) {
@@ -98,9 +98,22 @@ export class VoterTracker {
     return this.base?.voters;
   }
 
-  /** A membership seen outside the log (a `/members` response): used only if nothing better is known. */
+  private highestCommit = 0;
+
+  /** A leader's commit index seen on the wire: anchors a `/members` answer in the log (see below). */
+  noteCommit(commit: number): void {
+    if (commit > this.highestCommit) this.highestCommit = commit;
+  }
+
+  /**
+   * A membership seen outside the log (a `/members` response): used only if nothing better is known.
+   * It reflects at least everything committed so far, so it is anchored at the highest commit seen:
+   * older config entries replayed later (a new member catching up) are not answered from it.
+   */
   setFromMembers(voters: string[]): void {
-    if (!this.base || this.base.index === 0) this.base = { voters: [...new Set(voters)].sort(), index: 0 };
+    if (!this.base || this.base.fromMembers) {
+      this.base = { voters: [...new Set(voters)].sort(), index: this.highestCommit, fromMembers: true };
+    }
   }
 
   /** A snapshot's ConfState at `index`. */

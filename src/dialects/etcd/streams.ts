@@ -30,7 +30,7 @@ export interface StreamLimits {
 
 export const DEFAULT_STREAM_LIMITS: StreamLimits = {
   maxMessageBytes: 64 * 1024 * 1024,
-  maxSnapshotMessageBytes: 256 * 1024 * 1024,
+  maxSnapshotMessageBytes: 64 * 1024 * 1024,
 };
 
 /** etcd's receiver drops a stream whose frame length exceeds this (512 MiB). */

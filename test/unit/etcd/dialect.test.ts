@@ -347,6 +347,29 @@ describe('etcd pipeline and snapshot POSTs', () => {
     }
   });
 
+  it('anchors a /members answer at the commit seen so far: older config entries replayed later get no voters', () => {
+    const M4 = 'fedcba9876543210';
+    const h = harness({ names: { ...NAMES, [M4]: 'm4' } });
+    const cc = (node: string): Buffer => Buffer.from(ConfChangePb.encode(ConfChangePb.fromObject({ type: 0, node_id: u64(node) })).finish());
+    const tap = h.open();
+    tap.data('c2s', streamGet('message', M2, M1), 1000);
+    tap.data('s2c', STREAM_200, 1000);
+    const send = (m: Buffer): void => tap.data('s2c', chunkedBody(frame(m), [4096]), 1000);
+    send(encodeMsg({ type: 3, to: M2, from: M1, term: 2, logTerm: 2, index: 50, commit: 50 }));
+    const members = h.open();
+    members.data('c2s', Buffer.from('GET /members HTTP/1.1\r\n\r\n'), 1000);
+    const json = `[{"id":${BigInt('0x' + M1)},"name":"m1"},{"id":${BigInt('0x' + M2)},"name":"m2"},{"id":${BigInt('0x' + M3)},"name":"m3"}]`;
+    members.data('s2c', Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${json.length}\r\n\r\n${json}`), 1000);
+    send(encodeMsg({ type: 3, to: M2, from: M1, term: 2, logTerm: 1, index: 9, commit: 50, entries: [{ Type: 1, Term: 1, Index: 10, Data: cc(M3) }] }));
+    send(encodeMsg({ type: 3, to: M2, from: M1, term: 2, logTerm: 2, index: 50, commit: 50, entries: [{ Type: 1, Term: 2, Index: 51, Data: cc(M4) }] }));
+    expect(h.errors).toEqual([]);
+    const cfg = h.events.slice(1).map((e) => (e as Extract<RaftEvent, { type: 'append' }>).entries[0]);
+    expect(cfg.map((e) => [e!.index, e!.kind, e!.voters])).toEqual([
+      [10, 'config', undefined],
+      [51, 'config', ['m1', 'm2', 'm3', 'm4']],
+    ]);
+  });
+
   it('ignores an HTTP/2 connection (gRPC on the peer port) and reports garbage once per connection', () => {
     const errors: EtcdDecodeError[] = [];
     const state = createEtcdTapWithState({ runStart: 0, onEvent: () => undefined, onDecodeError: (e) => errors.push(e) });
