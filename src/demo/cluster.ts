@@ -34,10 +34,11 @@ export interface ReferenceClusterOptions {
   commitOldTermByCounting?: boolean;
   preVote?: boolean;
   /**
-   * The address a member dials to reach peer `to`, given `to`'s real peer address. Default: the real
-   * address. Put RaftGuard listeners here (the peer-address rewrite).
+   * The peer-address rewrite: called once, after the members' ports are chosen and before any of them
+   * starts, with each member's real peer address; returns the address the others dial to reach each
+   * member (e.g. a RaftGuard listener forwarding to the real one). Members left out are dialled directly.
    */
-  dialAddress?: (to: string, peerAddress: string) => string;
+  interpose?: (members: ReadonlyArray<{ id: string; peerAddress: string }>) => Promise<Record<string, string>> | Record<string, string>;
   /** Path of the compiled node-main.js; default <repo>/dist/src/demo/node-main.js. */
   nodeScript?: string;
   /** How long to wait for a process to print its ready line. */
@@ -62,6 +63,7 @@ export class ReferenceCluster {
   private readonly clients = new Map<string, grpc.Client>();
   private readonly baseDir: string;
   private lastLeader: string | undefined;
+  private dialAddresses: Record<string, string> = {};
 
   private constructor(private readonly opts: ReferenceClusterOptions) {
     this.baseDir = mkdtempSync(join(tmpdir(), 'raftguard-refcluster-'));
@@ -80,6 +82,9 @@ export class ReferenceCluster {
           dataDir: join(c.baseDir, id),
           events: [],
         });
+      }
+      if (opts.interpose) {
+        c.dialAddresses = await opts.interpose([...c.members.values()].map((m) => ({ id: m.id, peerAddress: m.peerAddress })));
       }
       await Promise.all(ids.map((id) => c.spawnMember(id)));
     } catch (err) {
@@ -102,7 +107,7 @@ export class ReferenceCluster {
     if (!existsSync(script)) throw new Error(`${script} not found: build first (npx tsc -p tsconfig.json)`);
     const peers = [...this.members.values()]
       .filter((p) => p.id !== id)
-      .map((p) => `${p.id}=${o.dialAddress ? o.dialAddress(p.id, p.peerAddress) : p.peerAddress}`)
+      .map((p) => `${p.id}=${this.dialAddresses[p.id] ?? p.peerAddress}`)
       .join(',');
     const args = [script, '--id', id, '--peer-listen', m.peerAddress, '--client-listen', m.clientAddress, '--peers', peers, '--data', m.dataDir];
     if (o.electionMinMs) args.push('--election-min', String(o.electionMinMs));

@@ -457,6 +457,7 @@ export class RaftNode {
         if (e.index <= this.commit) throw new Error(`refusing to overwrite committed entry ${e.index}`);
         this.truncateFrom(e.index);
       }
+      if (e.index !== this.lastIndex() + 1) throw new Error(`entry ${e.index} does not follow ${this.lastIndex()}`);
       this.log.push(e);
       changed = true;
     }

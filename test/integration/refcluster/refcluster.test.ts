@@ -2,10 +2,10 @@
 // and the previous-term commit stall with noopOnElection off (and cleared with it on).
 // Builds src/demo into dist/ first (only those files: tsconfig.build.json), then spawns
 // dist/src/demo/node-main.js per member.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildDemo } from './build.js';
 import { ReferenceCluster, type MemberStatus, type ReferenceClusterOptions } from '../../../src/demo/cluster.js';
 
 const REPO = resolve(__dirname, '../../..');
@@ -13,9 +13,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let cluster: ReferenceCluster | undefined;
 
-beforeAll(() => {
-  execFileSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(__dirname, 'tsconfig.build.json')], { cwd: REPO, stdio: 'pipe' });
-}, 60_000);
+beforeAll(buildDemo, 60_000);
 
 afterEach(async () => {
   await cluster?.stop();
