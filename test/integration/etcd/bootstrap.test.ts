@@ -105,4 +105,59 @@ describe.skipIf(!availability.ok)('etcd 3.4 cluster behind RaftGuard relays', ()
     expect(tap.stats.messages['MsgHeartbeat']).toBeGreaterThan(0);
     expect(tap.stats.messages['MsgVote']).toBeGreaterThan(0);
   }, 40_000);
+
+  it('follows a leader kill: new term and leader, its no-op, pipeline/stream recovery and the restarted member catching up', async () => {
+    const names = await cluster.memberNames();
+    const s0 = await cluster.status();
+    const oldLeader = names.get(s0[0]!.leader)!;
+    const oldTerm = s0[0]!.raftTerm;
+    const from = events.length;
+
+    await cluster.kill(oldLeader);
+    const others = cluster.endpointsExcept(oldLeader);
+    let s1: Awaited<ReturnType<typeof cluster.status>> = [];
+    await cluster.waitFor(
+      async () => {
+        s1 = await cluster.status(others);
+        return s1.every((s) => s.leader !== '0' && s.leader === s1[0]!.leader && s.raftTerm > oldTerm && names.get(s.leader) !== oldLeader);
+      },
+      15_000,
+      'a new leader after the kill',
+    );
+    for (let k = 0; k < 5; k++) await cluster.etcdctl(['put', `after-${k}`, `v${k}`], others);
+    const s2 = await cluster.status(others);
+    const newLeader = names.get(s2[0]!.leader)!;
+    const term = s2[0]!.raftTerm;
+    const last = s2[0]!.raftIndex;
+
+    cluster.restart(oldLeader);
+    await cluster.waitFor(
+      async () => (await cluster.status()).every((s) => s.raftIndex >= last && s.raftTerm === term),
+      15_000,
+      `${oldLeader} caught up to ${last}`,
+    );
+    await cluster.waitFor(
+      async () => events.slice(from).some((e) => e.type === 'append_resp' && e.from === oldLeader && e.to === newLeader && e.success && (e.match ?? 0) >= last),
+      5000,
+      `${oldLeader} acknowledging ${last} on the wire`,
+    );
+
+    expect(errors).toEqual([]);
+    const recent = events.slice(from);
+    const acts = recent.filter((e) => e.type === 'append' || e.type === 'heartbeat');
+    const wireTerm = Math.max(...acts.map((e) => e.term));
+    expect(wireTerm).toBe(term);
+    expect([...new Set(acts.filter((e) => e.term === term).map((e) => e.from))]).toEqual([newLeader]);
+    // The election that made it: votes of that term granted to the new leader.
+    expect(recent.some((e) => e.type === 'vote_resp' && e.to === newLeader && e.term === term && e.granted)).toBe(true);
+    // Its empty entry of the new term, sent to the surviving follower and later to the restarted member.
+    const noopTo = new Set(
+      recent
+        .filter((e): e is AppendEvent => e.type === 'append' && e.from === newLeader && e.term === term)
+        .filter((e) => e.entries.some((x) => x.kind === 'noop' && x.term === term))
+        .map((e) => e.to),
+    );
+    expect(noopTo.size).toBe(2);
+    expect(noopTo.has(oldLeader)).toBe(true);
+  }, 40_000);
 });

@@ -99,6 +99,11 @@ export class EtcdCluster {
     return this.members.map((m) => m.clientUrl).join(',');
   }
 
+  /** Client URLs of every member but the named ones. */
+  endpointsExcept(...names: string[]): string {
+    return this.members.filter((m) => !names.includes(m.name)).map((m) => m.clientUrl).join(',');
+  }
+
   private async boot(): Promise<void> {
     const size = this.opts.size ?? 3;
     for (let k = 1; k <= size; k++) {
@@ -118,32 +123,60 @@ export class EtcdCluster {
       });
     }
     const token = this.opts.token ?? `raftguard-${process.pid}-${Date.now()}`; // one token: it feeds the member and cluster IDs
-    const initialCluster = this.members.map((m) => `${m.name}=http://${HOST}:${m.relayPort}`).join(',');
+    this.initialCluster = this.members.map((m) => `${m.name}=http://${HOST}:${m.relayPort}`).join(',');
+    this.token = token;
+    for (const m of this.members) this.spawnMember(m);
+    await this.waitFor(async () => (await this.status()).every((s) => s.leader !== '0'), 15_000, 'a leader known to every member');
+  }
+
+  private initialCluster = '';
+  private token = '';
+
+  private spawnMember(m: EtcdMember): void {
     const env = { ...process.env };
     for (const v of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy']) delete env[v];
-    for (const m of this.members) {
-      const log = openSync(m.logFile, 'a');
-      m.proc = spawn(
-        'etcd',
-        [
-          '--name', m.name,
-          '--data-dir', m.dataDir,
-          '--listen-client-urls', m.clientUrl,
-          '--advertise-client-urls', m.clientUrl,
-          '--listen-peer-urls', `http://${HOST}:${m.peerPort}`,
-          '--initial-advertise-peer-urls', `http://${HOST}:${m.relayPort}`,
-          '--initial-cluster', initialCluster,
-          '--initial-cluster-token', token,
-          '--initial-cluster-state', 'new',
-          '--logger', 'zap',
-          '--log-outputs', 'stderr',
-          ...(this.opts.extraArgs ?? []),
-        ],
-        { env, stdio: ['ignore', log, log] },
-      );
-      closeSync(log);
-    }
-    await this.waitFor(async () => (await this.status()).every((s) => s.leader !== '0'), 15_000, 'a leader known to every member');
+    const log = openSync(m.logFile, 'a');
+    m.proc = spawn(
+      'etcd',
+      [
+        '--name', m.name,
+        '--data-dir', m.dataDir,
+        '--listen-client-urls', m.clientUrl,
+        '--advertise-client-urls', m.clientUrl,
+        '--listen-peer-urls', `http://${HOST}:${m.peerPort}`,
+        '--initial-advertise-peer-urls', `http://${HOST}:${m.relayPort}`,
+        '--initial-cluster', this.initialCluster,
+        '--initial-cluster-token', this.token,
+        '--initial-cluster-state', 'new', // ignored once the data dir exists (restart)
+        '--logger', 'zap',
+        '--log-outputs', 'stderr',
+        ...(this.opts.extraArgs ?? []),
+      ],
+      { env, stdio: ['ignore', log, log] },
+    );
+    closeSync(log);
+  }
+
+  member(name: string): EtcdMember {
+    const m = this.members.find((x) => x.name === name);
+    if (!m) throw new Error(`no member ${name}`);
+    return m;
+  }
+
+  /** SIGKILLs one member (our own child, by its handle) and waits for it to exit. */
+  async kill(name: string): Promise<void> {
+    const p = this.member(name).proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Starts a killed member again on its existing data dir. */
+  restart(name: string): void {
+    const m = this.member(name);
+    if (m.proc && m.proc.exitCode === null && m.proc.signalCode === null) throw new Error(`${name} is still running`);
+    this.spawnMember(m);
   }
 
   /** Runs etcdctl against the cluster's client URLs; resolves with stdout. */
@@ -160,8 +193,8 @@ export class EtcdCluster {
   }
 
   /** `etcdctl endpoint status -w json`, IDs kept exact. */
-  async status(): Promise<EndpointStatus[]> {
-    const raw = await this.etcdctl(['endpoint', 'status', '-w', 'json']);
+  async status(endpoints = this.endpoints): Promise<EndpointStatus[]> {
+    const raw = await this.etcdctl(['endpoint', 'status', '-w', 'json'], endpoints);
     const doc = JSON.parse(quoteJsonIds(raw, ['cluster_id', 'member_id', 'leader'])) as {
       Endpoint: string;
       Status: { header: { member_id: string }; leader: string; raftTerm: number; raftIndex: number; raftAppliedIndex: number };
