@@ -329,12 +329,12 @@ export class TcpReassembler {
     }
     let i = lo;
     let pos = off;
+    let overlapped = 0;
     while (pos < end) {
       const p = pend[i];
       if (p !== undefined && p.off <= pos) {
         const pEnd = p.off + p.data.length;
-        const overlap = Math.min(pEnd, end) - pos;
-        this.stats.retransmittedBytes += overlap;
+        overlapped += Math.min(pEnd, end) - pos;
         pos = pEnd;
         i++;
         continue;
@@ -346,6 +346,10 @@ export class TcpReassembler {
       this.bufferedTotal += cost;
       i++;
       pos = pieceEnd;
+    }
+    if (overlapped > 0) {
+      this.stats.retransmittedSegments++;
+      this.stats.retransmittedBytes += overlapped;
     }
   }
 
