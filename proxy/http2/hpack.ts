@@ -249,7 +249,10 @@ export class HpackDecoder {
     const n = huffmanDecode(buf, from, from + len, this.scratch);
     if (n < 0) throw new HpackError('invalid Huffman-coded string (EOS inside or bad padding)', at - blockStart);
     this.lastOctets = n;
-    return n === 0 ? '' : this.scratch.toString('latin1', 0, n);
+    const text = n === 0 ? '' : this.scratch.toString('latin1', 0, n);
+    // A rare huge header must not pin a huge scratch buffer for the connection's lifetime.
+    if (this.scratch.length > 65536) this.scratch = Buffer.allocUnsafe(4096);
+    return text;
   }
 }
 
