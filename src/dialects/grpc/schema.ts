@@ -99,9 +99,13 @@ export interface SchemaConfig {
    * Fully-qualified method path per RPC, e.g. "/raft.v1.Raft/AppendEntries". A method given here must
    * exist. Absent = the reference schema's path, used only if the schema has it. Set to null to ignore.
    */
-  methods?: Partial<Record<RaftRpc, string | null>>;
-  /** Per message, logical field (camelCase, see LOGICAL_FIELDS) -> field name in the .proto. */
-  fields?: Partial<Record<MessageRole, Record<string, string>>>;
+  /** Keys: a RaftRpc, or an alias from METHOD_ALIASES (appendEntries, requestVote, installSnapshot). */
+  methods?: Partial<Record<RaftRpc, string | null>> & Record<string, string | null | undefined>;
+  /**
+   * Per message (a MessageRole, or an alias from ROLE_ALIASES such as appendEntriesRequest), logical
+   * field (camelCase, see LOGICAL_FIELDS) -> field name in the .proto.
+   */
+  fields?: Partial<Record<MessageRole, Record<string, string>>> & Record<string, Record<string, string> | undefined>;
   /** Entry type enum value names that mean no-op / config (default: names containing NOOP / CONF). */
   entryKinds?: { noop?: string[]; config?: string[] };
   /**
@@ -274,15 +278,57 @@ const ROLES: Record<RaftRpc, [MessageRole, MessageRole | undefined]> = {
   timeoutNow: ['timeoutNowRequest', undefined],
 };
 
+/** Method keys also accepted under the RPCs' own names (as a YAML config is likely to spell them). */
+export const METHOD_ALIASES: Record<string, RaftRpc> = {
+  appendEntries: 'append',
+  requestVote: 'vote',
+  installSnapshot: 'snapshot',
+};
+
+/** Message role keys also accepted under the reference schema's message names. */
+export const ROLE_ALIASES: Record<string, MessageRole> = {
+  appendEntriesRequest: 'appendRequest',
+  appendEntriesResponse: 'appendResponse',
+  requestVoteRequest: 'voteRequest',
+  requestVoteResponse: 'voteResponse',
+  installSnapshotRequest: 'snapshotRequest',
+  installSnapshotResponse: 'snapshotResponse',
+};
+
+function lowerFirst(s: string): string {
+  return s.charAt(0).toLowerCase() + s.slice(1);
+}
+
+/** Folds aliases (appendEntries -> append, AppendEntriesRequest -> appendRequest) into canonical keys. */
+function normalise(cfg: SchemaConfig, problems: string[]): SchemaConfig {
+  const rpcs = Object.keys(REFERENCE_METHODS);
+  const methods: Partial<Record<RaftRpc, string | null>> = {};
+  for (const [key, v] of Object.entries(cfg.methods ?? {})) {
+    if (v === undefined) continue;
+    const k = (rpcs.includes(key) ? key : METHOD_ALIASES[key] ?? METHOD_ALIASES[lowerFirst(key)] ?? (rpcs.includes(lowerFirst(key)) ? lowerFirst(key) : undefined)) as RaftRpc | undefined;
+    if (!k) problems.push(`methods.${key}: unknown RPC (expected one of ${[...rpcs, ...Object.keys(METHOD_ALIASES)].join(', ')})`);
+    else if (k in methods) problems.push(`methods.${key}: ${k} is configured twice`);
+    else methods[k] = v;
+  }
+  const roles = Object.keys(LOGICAL_FIELDS);
+  const fields: Partial<Record<MessageRole, Record<string, string>>> = {};
+  for (const [key, v] of Object.entries(cfg.fields ?? {})) {
+    if (v === undefined) continue;
+    const k = (roles.includes(key) ? key : ROLE_ALIASES[key] ?? ROLE_ALIASES[lowerFirst(key)] ?? (roles.includes(lowerFirst(key)) ? lowerFirst(key) : undefined)) as MessageRole | undefined;
+    if (!k) problems.push(`fields.${key}: unknown message (expected one of ${[...roles, ...Object.keys(ROLE_ALIASES)].join(', ')})`);
+    else if (k in fields) problems.push(`fields.${key}: ${k} is configured twice`);
+    else fields[k] = v;
+  }
+  return { ...cfg, methods, fields };
+}
+
 /** Loads and checks a schema; throws GrpcDialectConfigError listing every problem found. */
-export function loadSchema(cfg: SchemaConfig): LoadedSchema {
+export function loadSchema(config: SchemaConfig): LoadedSchema {
   const problems: string[] = [];
+  const cfg = normalise(config, problems);
   const root = parseFiles(cfg, problems);
   const methods = new Map<string, BoundMethod>();
   const rpcs = Object.keys(REFERENCE_METHODS) as RaftRpc[];
-  for (const key of Object.keys(cfg.methods ?? {})) {
-    if (!rpcs.includes(key as RaftRpc)) problems.push(`methods.${key}: unknown RPC (expected one of ${rpcs.join(', ')})`);
-  }
   for (const rpc of rpcs) {
     const configured = cfg.methods?.[rpc];
     if (configured === null) continue;

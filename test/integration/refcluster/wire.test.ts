@@ -6,21 +6,24 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDemo } from './build.js';
 import { ReferenceCluster } from '../../../src/demo/cluster.js';
-import { createGrpcDialect, type GrpcDecodeError } from '../../../src/dialects/grpc/index.js';
+import { createGrpcTap, type GrpcTapError } from '../../../src/dialects/grpc/index.js';
 import type { AppendEvent, AppendRespEvent, RaftEvent, VoteEvent, VoteRespEvent } from '../../../src/events/types.js';
-import { createHttp2Tap } from '../../../proxy/http2/index.js';
 import { Relay } from '../../../proxy/relay.js';
 
 const REPO = resolve(__dirname, '../../..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const events: RaftEvent[] = [];
-const decodeErrors: GrpcDecodeError[] = [];
-const dialect = createGrpcDialect({ protoFiles: [join(REPO, 'proto/raft.proto')], onError: (e) => decodeErrors.push(e) });
-const tap = createHttp2Tap({
-  onMessage: (m) => events.push(...dialect.onMessage(m)),
-  onStreamEnd: (e) => dialect.onStreamEnd(e.conn, e.streamId),
+const decodeErrors: GrpcTapError[] = [];
+const runStart = Date.now();
+const tap = createGrpcTap({
+  protoFiles: [join(REPO, 'proto/raft.proto')],
+  methods: { appendEntries: '/raft.v1.Raft/AppendEntries', requestVote: '/raft.v1.Raft/RequestVote' },
+  runStart,
+  onEvent: (ev) => events.push(ev),
+  onDecodeError: (e) => decodeErrors.push(e),
 });
+const dialect = tap.dialect;
 const relays: Relay[] = [];
 let cluster: ReferenceCluster | undefined;
 
@@ -61,6 +64,10 @@ describe('reference cluster through relays, decoded by the gRPC dialect', () => 
     expect(decodeErrors).toEqual([]);
     expect(dialect.stats.errors).toBe(0);
     expect(events.length).toBeGreaterThan(10);
+    expect(tap.stats.connectionErrors).toBe(0);
+    // Times are ms since runStart, in order of arrival within the test's span.
+    const span = Date.now() - runStart;
+    expect(events.every((e) => e.t >= 0 && e.t <= span)).toBe(true);
 
     // Elections: the winner of each term asked for votes, and a majority (itself + one) granted.
     for (const [leader, term] of [

@@ -286,6 +286,18 @@ describe('grpc dialect config errors', () => {
     expect((err as Error).message).toContain('6 problem(s)');
   });
 
+  it('accepts method and message aliases as a YAML config spells them, and rejects unknown ones', () => {
+    const d = createGrpcDialect({
+      protoFiles: [RAFT_PROTO],
+      methods: { appendEntries: '/raft.v1.Raft/AppendEntries', RequestVote: '/raft.v1.Raft/RequestVote', timeoutNow: null },
+      fields: { AppendEntriesRequest: { leaderCommit: 'leader_commit' } },
+    });
+    expect([...d.methods.values()]).toEqual(['append', 'vote', 'snapshot']);
+    expect(() => createGrpcDialect({ protoFiles: [RAFT_PROTO], methods: { append: '/raft.v1.Raft/AppendEntries', appendEntries: '/raft.v1.Raft/AppendEntries', elect: '/x.Y/Z' } })).toThrow(
+      /methods\.appendEntries: append is configured twice[\s\S]*methods\.elect: unknown RPC/,
+    );
+  });
+
   it('names a required field the schema lacks, and a wrongly typed one', () => {
     const f = join(tmp, 'thin.proto');
     writeFileSync(
