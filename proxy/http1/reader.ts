@@ -55,12 +55,12 @@ export interface Http1ParseErrorInfo {
   message: string;
 }
 
-export type Http1StopReason = 'http2' | 'upgrade' | 'error' | 'closed';
+export type Http1StopReason = 'http2' | 'upgrade' | 'error';
 
 export interface Http1Handlers {
   /** A request head was read. Return a consumer to receive its body. */
   onRequest?(req: Http1Request): BodyConsumer | undefined;
-  /** A final response head was read; `req` is the request it answers (undefined only for HTTP/0.9-like garbage, never in practice). */
+  /** A final response head was read; `req` is the request it answers. */
   onResponse?(res: Http1Response, req: Http1Request): BodyConsumer | undefined;
   /** Called once, then the connection is no longer read. */
   onError?(err: Http1ParseErrorInfo): void;
@@ -277,10 +277,6 @@ class DirectionParser {
     this.body.consumer = undefined;
     if (body) safeEnd(body, t, this.state === S.UntilClose);
     this.state = S.Stopped;
-  }
-
-  stop(t: number): void {
-    this.close(t);
   }
 
   private lineLimit(i: number): void {
@@ -514,8 +510,8 @@ export class Http1Connection implements Tap {
   data(dir: Direction, chunk: Buffer, t: number): void {
     if (this.stopped || chunk.length === 0) return;
     const parser = dir === 'c2s' ? this.c2s : this.s2c;
-    if (dir === 'c2s' && this.c2s.offset < HTTP2_PREFACE_LINE.length) this.noteC2SPrefix(chunk);
     try {
+      if (dir === 'c2s' && this.c2s.offset < HTTP2_PREFACE_LINE.length) this.noteC2SPrefix(chunk);
       if (dir === 's2c' && this.pending.length === 0 && this.current === undefined && parser.state === S.Head) {
         // The server spoke first. An h2c client's preface may still be in flight on the other side:
         // stay quiet in that case; otherwise it is not HTTP/1.1 as we know it.
@@ -546,8 +542,8 @@ export class Http1Connection implements Tap {
 
   private fail(dir: Direction, offset: number, message: string, t: number): void {
     this.stopped = true;
-    this.c2s.stop(t);
-    this.s2c.stop(t);
+    this.c2s.close(t);
+    this.s2c.close(t);
     try {
       this.handlers.onError?.({ connection: this.conn.id, direction: dir, offset, message });
       this.handlers.onStop?.('error');
@@ -558,8 +554,8 @@ export class Http1Connection implements Tap {
 
   private stopQuietly(reason: Http1StopReason, t: number): void {
     this.stopped = true;
-    this.c2s.stop(t);
-    this.s2c.stop(t);
+    this.c2s.close(t);
+    this.s2c.close(t);
     try {
       this.handlers.onStop?.(reason);
     } catch {
