@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { sha, startRelay, waitFor, type RelayUnderTest } from './helpers.js';
+import { frameTypes, sha, startRelay, waitFor, type RelayUnderTest } from './helpers.js';
 
 // Real @grpc/grpc-js server and client with identity (Buffer) serializers, through the real Relay.
 const id = (b: Buffer): Buffer => b;
@@ -188,8 +188,10 @@ describe('HTTP/2 reader on @grpc/grpc-js traffic through the relay', () => {
       expect(readerShas(r, '/raft.Test/Unary', 'request').sort()).toEqual([...serverSaw].sort());
       expect(r.seen.errors).toEqual([]);
       const rec = r.recordings[0]!;
-      const { frameTypes } = await import('./helpers.js');
       expect(frameTypes(rec, 'c2s').get(9) ?? 0).toBeGreaterThan(0);
+      // nothing left behind after 200 finished calls
+      expect(rec.reader!.openStreams).toBe(0);
+      expect(rec.reader!.bufferedBytes).toBe(0);
     } finally {
       await r.relay.close();
     }

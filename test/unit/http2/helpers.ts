@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { Relay } from '../../../proxy/relay.js';
 import type { ConnectionInfo, Direction, Tap } from '../../../proxy/tap.js';
-import { createHttp2Tap, type GrpcMessage, type GrpcStreamEnd, type Http2ReadError, type Http2ReaderOptions, type Http2TapFactory } from '../../../proxy/http2/reader.js';
+import { createHttp2Tap, type ConnectionReader, type GrpcMessage, type GrpcStreamEnd, type Http2ReadError, type Http2ReaderOptions, type Http2TapFactory } from '../../../proxy/http2/reader.js';
 
 export const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex').slice(0, 16);
 
@@ -27,6 +27,8 @@ export function collector(): Seen & { handler: { onMessage(m: GrpcMessage): void
 
 export interface RawRecording {
   conn: ConnectionInfo;
+  /** the live reader of this connection */
+  reader?: ConnectionReader;
   chunks: Array<{ dir: Direction; chunk: Buffer }>;
 }
 
@@ -54,7 +56,7 @@ export async function startRelay(targetPort: number, opts?: Http2ReaderOptions):
     onReaderError: (_c, err) => readerErrors.push(err),
     tapFactory: (conn) => {
       const reader = tap(conn)!;
-      const rec: RawRecording = { conn, chunks: [] };
+      const rec: RawRecording = { conn, reader: reader as ConnectionReader, chunks: [] };
       recordings.push(rec);
       const both: Tap = {
         data(dir, chunk, t) {
