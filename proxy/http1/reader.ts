@@ -272,10 +272,10 @@ class DirectionParser {
   }
 
   /** The connection ended: an open body ends incomplete (or complete, for a close-delimited one). */
-  close(t: number): void {
+  close(t: number, orderly = true): void {
     const body = this.body.consumer;
     this.body.consumer = undefined;
-    if (body) safeEnd(body, t, this.state === S.UntilClose);
+    if (body) safeEnd(body, t, orderly && this.state === S.UntilClose);
     this.state = S.Stopped;
   }
 
@@ -542,8 +542,8 @@ export class Http1Connection implements Tap {
 
   private fail(dir: Direction, offset: number, message: string, t: number): void {
     this.stopped = true;
-    this.c2s.close(t);
-    this.s2c.close(t);
+    this.c2s.close(t, false);
+    this.s2c.close(t, false);
     try {
       this.handlers.onError?.({ connection: this.conn.id, direction: dir, offset, message });
       this.handlers.onStop?.('error');
@@ -554,8 +554,8 @@ export class Http1Connection implements Tap {
 
   private stopQuietly(reason: Http1StopReason, t: number): void {
     this.stopped = true;
-    this.c2s.close(t);
-    this.s2c.close(t);
+    this.c2s.close(t, false);
+    this.s2c.close(t, false);
     try {
       this.handlers.onStop?.(reason);
     } catch {
