@@ -123,6 +123,7 @@ const SETTINGS_HEADER_TABLE_SIZE = 0x1;
 const SETTINGS_MAX_FRAME_SIZE = 0x5;
 const DEFAULT_MAX_FRAME_SIZE = 16384;
 const DEFAULT_HEADER_TABLE_SIZE = 4096;
+const MAX_SETTINGS_BYTES = 6 * 1024;
 
 // What the parser does with a frame's payload
 const MODE_SKIP = 0;
@@ -450,6 +451,8 @@ class FrameParser {
         if ((this.flags & FLAG_ACK) !== 0 ? this.length !== 0 : this.length % 6 !== 0) {
           throw new ReadError(`malformed ${this.where()}: length must be a multiple of 6 (0 for an ACK)`);
         }
+        // Real peers send a handful of settings; a huge SETTINGS frame would only make the reader buffer it.
+        if (this.length > MAX_SETTINGS_BYTES) throw new ReadError(`${this.where()} is larger than the reader accepts (${MAX_SETTINGS_BYTES} bytes)`);
         this.mode = MODE_COLLECT;
         break;
       case PRIORITY:
