@@ -5,6 +5,7 @@ import type { TapFactory } from '../../proxy/tap.js';
 import type { RunConfig } from '../config/run-config.js';
 import type { RaftEvent } from '../events/types.js';
 import { createEtcdTap } from './etcd/index.js';
+import { createGrpcTap, GrpcDialectConfigError } from './grpc/index.js';
 
 /** One decode problem on one connection: reading of that connection stopped, forwarding did not. */
 export interface DecodeProblem {
@@ -39,7 +40,22 @@ export async function createDialectTap(cfg: RunConfig, sinks: DialectSinks): Pro
           }),
       });
     }
-    case 'grpc':
-      throw new Error('the grpc dialect is not wired into `raftguard run` yet');
+    case 'grpc': {
+      const g = cfg.grpc!;
+      try {
+        return createGrpcTap({
+          runStart: sinks.runStart,
+          protoFiles: g.proto,
+          methods: g.methods,
+          fields: g.fields,
+          onEvent: (ev) => sinks.onEvent(ev),
+          onDecodeError: (e) => sinks.onDecodeProblem({ conn: e.conn, member: e.member, protocol: e.layer === 'http2' ? 'http2' : 'grpc', reason: e.message }),
+        });
+      } catch (err) {
+        // Schema problems are configuration problems: report them against the config file.
+        if (err instanceof GrpcDialectConfigError) throw new Error(`${cfg.file}: grpc section: ${err.message}`);
+        throw err;
+      }
+    }
   }
 }
