@@ -66,6 +66,8 @@ class Flow {
   tap: Tap | undefined;
   tapMade = false;
   closed = false;
+  /** Latest time handed to the reader: times given to it never go backwards. */
+  lastT = 0;
   readonly c2s = new Side();
   readonly s2c = new Side();
   constructor(
@@ -390,8 +392,11 @@ export class TcpReassembler {
     if (side.gapSince >= 0 && side.delivered >= side.gapUntil) side.gapSince = -1;
     const tap = this.ensureTap(flow);
     if (tap === undefined) return;
+    // Captures on "any" interleave CPUs slightly out of time order; a reader sees its
+    // connection's time move forward only, as on a live relay.
+    if (t > flow.lastT) flow.lastT = t;
     try {
-      tap.data(dir, chunk, t);
+      tap.data(dir, chunk, flow.lastT);
     } catch (err) {
       this.tapFailed(flow, err, t);
     }
@@ -463,7 +468,7 @@ export class TcpReassembler {
     flow.tap = undefined;
     if (tap !== undefined) {
       try {
-        tap.end(t);
+        tap.end(Math.max(t, flow.lastT));
       } catch (err) {
         this.stats.tapErrors++;
         this.stats.errors++;
