@@ -6,10 +6,10 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildDemo } from './build.js';
-import { ReferenceCluster, type MemberStatus, type ReferenceClusterOptions } from '../../../src/demo/cluster.js';
+import { ReferenceCluster, type ReferenceClusterOptions } from '../../../src/demo/cluster.js';
+import { converged, killAfterCommit, sleep, until } from './helpers.js';
 
 const REPO = resolve(__dirname, '../../..');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let cluster: ReferenceCluster | undefined;
 
@@ -19,28 +19,6 @@ afterEach(async () => {
   await cluster?.stop();
   cluster = undefined;
 });
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < end) {
-    last = await fn().catch(() => undefined);
-    if (last !== undefined) return last;
-    await sleep(50);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
-/** All running members agree on term, leader, last entry and commit; returns their statuses. */
-async function converged(c: ReferenceCluster, expectMembers: number): Promise<MemberStatus[] | undefined> {
-  const st = await c.statuses();
-  if (st.length !== expectMembers) return undefined;
-  const [a] = st;
-  const same = st.every(
-    (s) => s.term === a!.term && s.leader === a!.leader && s.leader !== '' && s.last_index === a!.last_index && s.last_term === a!.last_term && s.commit_index === a!.last_index,
-  );
-  return same ? st : undefined;
-}
 
 describe('reference cluster', () => {
   it('elects a leader, commits puts on all, survives a leader SIGKILL, and catches up the restarted member', async () => {
@@ -72,29 +50,6 @@ describe('reference cluster', () => {
     expect(back).toMatchObject({ role: 'follower', leader: l2, term: after.term, last_index: after.index, commit_index: after.index });
     expect((await c.get(l1, 'after'))?.toString()).toBe('crash');
   });
-
-  /**
-   * Leaves the new leader holding an earlier-term entry above its commit: a put commits on the
-   * leader, which is SIGKILLed before its next heartbeat tells the followers. Returns the new
-   * leader's status right after it is elected, and the killed leader's id.
-   * The race (a heartbeat slipping out between commit and kill) is retried up to 3 times.
-   */
-  async function killAfterCommit(c: ReferenceCluster): Promise<{ old: string; leader: string; put: { index: number; term: number } }> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const l = await c.waitForLeader(5000);
-      const put = await c.put(`stall${attempt}`, 'x');
-      await c.kill(l, 'SIGKILL');
-      const survivors = await until('both survivors to answer', async () => ((await c.statuses()).length === 2 ? c.statuses() : undefined));
-      if (survivors.every((s) => s.commit_index < put.index && s.last_index >= put.index)) {
-        const leader = await c.waitForLeader(5000, l);
-        return { old: l, leader, put };
-      }
-      // The commit reached the followers before the kill: no stall to see. Heal and retry.
-      await c.restart(l);
-      await until('the cluster to converge before retrying', () => converged(c, 3), 5000).catch(() => c.put('heal', 'x'));
-    }
-    throw new Error('could not kill the leader between commit and heartbeat in 3 attempts');
-  }
 
   const stallOptions: ReferenceClusterOptions = { heartbeatMs: 250, electionMinMs: 700, electionMaxMs: 1100 };
 
