@@ -33,6 +33,8 @@ const msg = (path: string, direction: 'request' | 'response', data: Buffer, stre
   data,
   t,
 });
+// protobufjs bundles long.js; its typings only expose the constructor.
+const Long = protobuf.util.Long as unknown as { fromString(s: string, unsigned: boolean): protobuf.Long; fromNumber(n: number, unsigned: boolean): protobuf.Long };
 const sha16 = (b: Buffer) => createHash('sha1').update(b).digest('hex').slice(0, 16);
 const tmp = mkdtempSync(join(tmpdir(), 'rg-grpc-dialect-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -175,17 +177,17 @@ describe('grpc dialect on the reference schema', () => {
 
   it('converts 64-bit integers exactly and rejects values above 2^53', () => {
     const ok = enc('raft.v1.RequestVoteRequest', {
-      term: protobuf.util.Long.fromString('9007199254740991', true),
+      term: Long.fromString('9007199254740991', true),
       candidate_id: 'n1',
-      last_log_index: protobuf.util.Long.fromString('4294967297', true),
+      last_log_index: Long.fromString('4294967297', true),
       last_log_term: 1,
     });
     expect(d.onMessage(msg(P.vote, 'request', ok, 51))[0]).toMatchObject({ term: 9007199254740991, lastIndex: 4294967297 });
-    const big = enc('raft.v1.RequestVoteRequest', { term: protobuf.util.Long.fromString('9007199254740993', true), candidate_id: 'n1', last_log_index: 1, last_log_term: 1 });
+    const big = enc('raft.v1.RequestVoteRequest', { term: Long.fromString('9007199254740993', true), candidate_id: 'n1', last_log_index: 1, last_log_term: 1 });
     expect(d.onMessage(msg(P.vote, 'request', big, 53))).toEqual([]);
     expect(errors.at(-1)!.reason).toMatch(/RequestVoteRequest\.term: value above 2\^53/);
     expect(() => toSafeInteger(-1, 'x')).toThrow(/x: -1/);
-    expect(toSafeInteger(protobuf.util.Long.fromNumber(12345, true), 'x')).toBe(12345);
+    expect(toSafeInteger(Long.fromNumber(12345, true), 'x')).toBe(12345);
   });
 
   it('bounds pending requests (oldest evicted)', () => {
