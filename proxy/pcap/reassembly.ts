@@ -251,21 +251,19 @@ export class TcpReassembler {
   }
 
   private checkGap(flow: Flow, t: number): void {
-    for (const [side, dir] of [
-      [flow.c2s, 'c2s'],
-      [flow.s2c, 's2c'],
-    ] as const) {
-      if (side.gapSince >= 0 && t - side.gapSince >= this.opts.gapTimeoutMs) {
-        this.abandon(
-          flow,
-          t,
-          'missingBytes',
-          'missing-bytes',
-          `flow ${flow.info.id}: the capture lacks ${dir} bytes ${side.delivered}..${side.gapUntil} of the stream (the peer acknowledged them, so the capture dropped them); the rest of the flow cannot be decoded and is skipped`,
-        );
-        return;
-      }
-    }
+    if (flow.c2s.gapSince >= 0) this.gapTimedOut(flow, flow.c2s, 'c2s', t);
+    if (!flow.closed && flow.s2c.gapSince >= 0) this.gapTimedOut(flow, flow.s2c, 's2c', t);
+  }
+
+  private gapTimedOut(flow: Flow, side: Side, dir: Direction, t: number): void {
+    if (t - side.gapSince < this.opts.gapTimeoutMs) return;
+    this.abandon(
+      flow,
+      t,
+      'missingBytes',
+      'missing-bytes',
+      `flow ${flow.info.id}: the capture lacks ${dir} bytes ${side.delivered}..${side.gapUntil} of the stream (the peer acknowledged them, so the capture dropped them); the rest of the flow cannot be decoded and is skipped`,
+    );
   }
 
   private accept(flow: Flow, side: Side, dir: Direction, seq: number, buf: Buffer, at: number, end: number, claimed: number, fin: boolean, t: number): void {
