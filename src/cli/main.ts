@@ -2,11 +2,13 @@
 import { processIo, UsageError, type Io } from './io.js';
 import { replayCommand } from './replay.js';
 import { runCommand } from './run.js';
+import { demoCommand } from './demo.js';
 import { statusCommand } from './status.js';
 
 const USAGE = `usage: raftguard <command> [options]
 
 commands:
+  demo            a reference Raft cluster behind RaftGuard with a scripted scenario (npm start)
   run --config F  put RaftGuard in front of a cluster (relay, decode, check, serve metrics/API)
   replay FILE     replay a capture (format v1) through the checks and report
   status          show a running instance's view of the cluster and its findings
@@ -19,6 +21,7 @@ type Command = (argv: string[], io: Io) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   replay: replayCommand,
   run: runCommand,
+  demo: demoCommand,
   status: statusCommand,
 };
 
