@@ -16,7 +16,7 @@ import { PcapngWriter, collector, readPcapRecords, sha } from './helpers.js';
 
 const CI = process.env.CI === 'true' || process.env.CI === '1';
 const haveTcpdump = spawnSync('tcpdump', ['--version'], { stdio: 'ignore' }).status === 0;
-const haveEditcap = spawnSync('editcap', ['-V'], { stdio: 'ignore' }).status === 0;
+const haveEditcap = spawnSync('editcap', ['--version'], { stdio: 'ignore' }).status === 0;
 if (!haveTcpdump && !CI) {
   console.warn('[pcap capture test] SKIPPED: tcpdump is not installed (apt-get install -y tcpdump); it is required when CI=true');
 }
