@@ -57,6 +57,8 @@ export class CaptureParser {
   /** Link types seen (pcap: one; pcapng: one per interface). */
   readonly linkTypes = new Set<number>();
   private carry: Buffer = EMPTY;
+  /** Bytes the record at the start of `carry` needs in total (known once its header is read). */
+  private need = 0;
 
   // classic pcap
   private littleEndian = true;
@@ -76,18 +78,44 @@ export class CaptureParser {
     private readonly onNotice: FormatNoticeSink,
   ) {}
 
-  /** Parses every complete record in carry + chunk; keeps the incomplete tail. */
+  /**
+   * Parses every complete record in the carried-over tail + chunk; keeps the incomplete tail. A
+   * record straddling two chunks is completed from just the bytes it still needs, so the chunk
+   * itself is parsed in place, never copied.
+   */
   push(chunk: Buffer): void {
-    const buf = this.carry.length === 0 ? chunk : Buffer.concat([this.carry, chunk]);
-    let pos = 0;
+    let start = 0;
+    while (this.carry.length > 0) {
+      const take = Math.min(Math.max(this.need - this.carry.length, 1), chunk.length - start);
+      if (take === 0) return;
+      this.carry = Buffer.concat([this.carry, chunk.subarray(start, start + take)]);
+      start += take;
+      const used = this.parseOne(this.carry, 0);
+      if (used === 0) continue;
+      this.consumed += used;
+      // `need` is exact, so the record ends where the carry does (kept general all the same).
+      this.carry = used === this.carry.length ? EMPTY : Buffer.from(this.carry.subarray(used));
+    }
+    let pos = start;
     for (;;) {
-      const used = this.format === undefined ? this.parseFileHeader(buf, pos) : this.format === 'pcap' ? this.parsePcapRecord(buf, pos) : this.parsePcapngBlock(buf, pos);
+      const used = this.parseOne(chunk, pos);
       if (used === 0) break;
       pos += used;
       this.consumed += used;
     }
     // Copy the tail so the (large) chunk it came from can be released.
-    this.carry = pos === buf.length ? EMPTY : Buffer.from(buf.subarray(pos));
+    if (pos < chunk.length) this.carry = Buffer.from(chunk.subarray(pos));
+  }
+
+  /** Bytes of the next record consumed, or 0 with `need` set to the bytes it needs from `pos`. */
+  private parseOne(buf: Buffer, pos: number): number {
+    if (this.format === undefined) return this.parseFileHeader(buf, pos);
+    return this.format === 'pcap' ? this.parsePcapRecord(buf, pos) : this.parsePcapngBlock(buf, pos);
+  }
+
+  private incomplete(bytes: number): number {
+    this.need = bytes;
+    return 0;
   }
 
   /** End of file: a cut-off header or block structure is an error, a cut-off last packet a notice. */
@@ -115,11 +143,11 @@ export class CaptureParser {
   }
 
   private parseFileHeader(buf: Buffer, pos: number): number {
-    if (buf.length - pos < 4) return 0;
+    if (buf.length - pos < 4) return this.incomplete(4);
     const magic = buf.readUInt32LE(pos);
     if (magic === PCAPNG_SHB) {
       this.format = 'pcapng';
-      return 0 + this.parsePcapngBlock(buf, pos);
+      return this.parsePcapngBlock(buf, pos);
     }
     let le: boolean;
     let nanos = false;
@@ -138,7 +166,7 @@ export class CaptureParser {
           `bad magic 0x${buf.readUInt32BE(pos).toString(16).padStart(8, '0')}: expected a pcap magic (a1b2c3d4 or a1b23c4d, either byte order) or a pcapng Section Header Block (0a0d0d0a)`,
         );
     }
-    if (buf.length - pos < 24) return 0;
+    if (buf.length - pos < 24) return this.incomplete(24);
     const major = this.u16(buf, pos + 4, le);
     if (major !== 2) throw new PcapFormatError(this.file, this.consumed + 4, `pcap version ${major}.${this.u16(buf, pos + 6, le)}: expected version 2.x`);
     const snapLen = this.u32(buf, pos + 16, le);
@@ -155,13 +183,13 @@ export class CaptureParser {
 
   private parsePcapRecord(buf: Buffer, pos: number): number {
     const hl = this.recordHeaderLen;
-    if (buf.length - pos < hl) return 0;
+    if (buf.length - pos < hl) return this.incomplete(hl);
     const le = this.littleEndian;
     const capLen = this.u32(buf, pos + 8, le);
     if (capLen > this.maxRecord) {
       throw new PcapFormatError(this.file, this.consumed + 8, `record captured length ${capLen} exceeds the maximum ${this.maxRecord} (snapshot length in the file header): not a record boundary, the file is corrupt`);
     }
-    if (buf.length - pos < hl + capLen) return 0;
+    if (buf.length - pos < hl + capLen) return this.incomplete(hl + capLen);
     const sec = this.u32(buf, pos, le);
     const frac = this.u32(buf, pos + 4, le);
     const tMs = sec * 1000 + (this.nanos ? frac / 1e6 : frac / 1e3);
@@ -171,7 +199,7 @@ export class CaptureParser {
   }
 
   private parsePcapngBlock(buf: Buffer, pos: number): number {
-    if (buf.length - pos < 12) return 0;
+    if (buf.length - pos < 12) return this.incomplete(12);
     let le = this.littleEndian;
     const rawType = buf.readUInt32LE(pos);
     if (rawType === PCAPNG_SHB) {
@@ -186,7 +214,7 @@ export class CaptureParser {
     if (len < 12 || len % 4 !== 0 || len > MAX_RECORD_BYTES + 64) {
       throw new PcapFormatError(this.file, this.consumed + 4, `pcapng block (type 0x${type.toString(16)}) has total length ${len}: expected a multiple of 4, at least 12 and at most ${MAX_RECORD_BYTES + 64}`);
     }
-    if (buf.length - pos < len) return 0;
+    if (buf.length - pos < len) return this.incomplete(len);
     const trailer = this.u32(buf, pos + len - 4, le);
     if (trailer !== len) {
       throw new PcapFormatError(this.file, this.consumed + len - 4, `pcapng block (type 0x${type.toString(16)}) trailing length ${trailer} differs from its leading length ${len}`);
