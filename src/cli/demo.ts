@@ -6,12 +6,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ReferenceCluster, type ReferenceClusterOptions } from '../demo/cluster.js';
-import { findRepoRoot } from '../demo/protos.js';
-import type { RunConfig } from '../config/run-config.js';
+import type { ReferenceCluster, ReferenceClusterOptions } from '../demo/cluster.js';
+import { startGuardedCluster, type GuardedCluster } from '../demo/guarded.js';
 import { parseDuration } from '../config/load.js';
 import type { Finding, NodeId } from '../events/types.js';
-import { startRun, type RunningInstance } from '../runtime/runner.js';
+import type { RunningInstance } from '../runtime/runner.js';
 import type { Sink } from '../runtime/monitor.js';
 import { createLogger } from '../sinks/log.js';
 import { UsageError, type Io } from './io.js';
@@ -90,8 +89,7 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
   const view = new TerminalSink(io, t0);
   const capturePath = join(mkdtempSync(join(tmpdir(), 'raftguard-demo-')), 'capture.jsonl');
   const log = createLogger(args.values.verbose ? 'info' : 'silent');
-  let running: RunningInstance | undefined;
-  let cluster: ReferenceCluster | undefined;
+  let guarded: GuardedCluster | undefined;
   let interrupted = false;
   const onSigint = (): void => {
     interrupted = true;
@@ -102,29 +100,22 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
   io.out(`RaftGuard demo — scenario "${args.values.scenario}": ${scenario.about}\n`);
   io.out(`Starting 3 reference Raft members (gRPC) with RaftGuard in front of each…\n\n`);
   try {
-    cluster = await ReferenceCluster.start({
-      ...TIMING,
-      ...scenario.cluster,
-      interpose: async (members) => {
-        const cfg = demoConfig(members, capturePath, adminPort);
-        try {
-          running = await startRun(cfg, { log, sinks: [view] });
-        } catch (err) {
-          if (adminPort === 0 || !/EADDRINUSE|listen/i.test(String((err as Error).message))) throw err;
-          running = await startRun(demoConfig(members, capturePath, 0), { log, sinks: [view] });
-        }
-        const dial: Record<string, string> = {};
-        for (const [id, a] of running.listeners) dial[id] = `${a.host}:${a.port}`;
-        return dial;
-      },
+    guarded = await startGuardedCluster({
+      cluster: { ...TIMING, ...scenario.cluster },
+      thresholds: { stallMs: 1500, electionTimeoutMs: TIMING.electionMinMs, noLeaderMs: 5000 },
+      capturePath,
+      adminPort,
+      log,
+      sinks: [view],
     });
-    const admin = `http://${running!.adminAddress.host}:${running!.adminAddress.port}`;
-    for (const [id, a] of running!.listeners) {
+    const { cluster, running } = guarded;
+    const admin = `http://${running.adminAddress.host}:${running.adminAddress.port}`;
+    for (const [id, a] of running.listeners) {
       view.line(`${id}: peers dial RaftGuard at ${a.host}:${a.port} → member at ${cluster.members.get(id)!.peerAddress}`);
     }
     io.out(`\n  metrics  ${admin}/metrics\n  cluster  ${admin}/api/cluster   (or: npx raftguard status --url ${admin})\n  events   ${admin}/api/events  (Server-Sent Events)\n  capture  ${capturePath}\n\n`);
 
-    await playScenario(args.values.scenario!, cluster, running!, view, () => interrupted);
+    await playScenario(args.values.scenario!, cluster, running, view, () => interrupted);
 
     const remaining = durationMs - (Date.now() - t0);
     if (remaining > 0 && !interrupted) {
@@ -135,33 +126,14 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
-    await cluster?.stop();
-    await running?.stop();
+    await guarded?.stop();
   }
-  const found = running!.monitor.findings();
+  if (!guarded) return 1;
+  const found = guarded.running.monitor.findings();
   const by = (sev: string): number => found.filter((f) => f.severity === sev).length;
-  io.out(`\nStopped. RaftGuard saw ${running!.monitor.counts.events} Raft messages and raised ${by('critical')} critical, ${by('warning')} warning, ${by('info')} info finding(s).\n`);
+  io.out(`\nStopped. RaftGuard saw ${guarded.running.monitor.counts.events} Raft messages and raised ${by('critical')} critical, ${by('warning')} warning, ${by('info')} info finding(s).\n`);
   io.out(`Replay the capture with the same checks:  npx raftguard replay ${capturePath}\n`);
   return 0;
-}
-
-function demoConfig(members: ReadonlyArray<{ id: string; peerAddress: string }>, capturePath: string, adminPort: number): RunConfig {
-  const hp = (s: string): { host: string; port: number } => {
-    const i = s.lastIndexOf(':');
-    return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
-  };
-  return {
-    file: '(demo)',
-    cluster: 'demo',
-    dialect: 'grpc',
-    grpc: { proto: [join(findRepoRoot(), 'proto', 'raft.proto')], methods: {}, fields: {} },
-    members: members.map((m) => ({ id: m.id, listen: { host: '127.0.0.1', port: 0 }, target: hp(m.peerAddress) })),
-    thresholds: { stallMs: 1500, electionTimeoutMs: TIMING.electionMinMs, noLeaderMs: 5000 },
-    mode: 'passive',
-    capture: { path: capturePath, maxBytes: 64 << 20, keep: 2 },
-    admin: { listen: { host: '127.0.0.1', port: adminPort } },
-    log: { level: 'silent' },
-  };
 }
 
 async function playScenario(name: string, c: ReferenceCluster, r: RunningInstance, view: TerminalSink, stopped: () => boolean): Promise<void> {

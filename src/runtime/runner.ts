@@ -82,27 +82,33 @@ export async function startRun(cfg: RunConfig, opts: StartOptions): Promise<Runn
 
   const relays = new Map<string, Relay>();
   const listeners = new Map<string, { host: string; port: number }>();
-  const started: Array<{ close(): Promise<void> }> = [];
+  let adminAddress: { host: string; port: number };
   try {
-    for (const m of cfg.members) {
-      const relay = new Relay({
-        member: m.id,
-        listen: m.listen,
-        target: m.target,
-        tapFactory,
-        onReaderError: (conn, err) => onDecodeProblem({ conn: conn.id, member: conn.member, protocol: cfg.dialect, reason: `reader failed: ${String((err as Error)?.message ?? err)}` }),
-      });
-      listeners.set(m.id, await relay.start());
-      relays.set(m.id, relay);
-      started.push(relay);
-    }
+    adminAddress = await admin.start();
   } catch (err) {
-    for (const r of started) await r.close();
     await capture?.close();
     const e = err as NodeJS.ErrnoException;
-    throw new Error(`cannot listen for member ${[...cfg.members].find((m) => !relays.has(m.id))?.id}: ${e.code ?? ''} ${e.message}`);
+    throw new Error(`cannot listen for the admin API on ${cfg.admin.listen.host}:${cfg.admin.listen.port}: ${e.code ?? e.message}`);
   }
-  const adminAddress = await admin.start();
+  for (const m of cfg.members) {
+    const relay = new Relay({
+      member: m.id,
+      listen: m.listen,
+      target: m.target,
+      tapFactory,
+      onReaderError: (conn, err) => onDecodeProblem({ conn: conn.id, member: conn.member, protocol: cfg.dialect, reason: `reader failed: ${String((err as Error)?.message ?? err)}` }),
+    });
+    try {
+      listeners.set(m.id, await relay.start());
+    } catch (err) {
+      for (const r of relays.values()) await r.close();
+      await admin.close();
+      await capture?.close();
+      const e = err as NodeJS.ErrnoException;
+      throw new Error(`cannot listen for member ${m.id} on ${m.listen.host}:${m.listen.port}: ${e.code ?? e.message}`);
+    }
+    relays.set(m.id, relay);
+  }
   monitor.startTicking();
   opts.log.info({ event: 'started', cluster: cfg.cluster, dialect: cfg.dialect, listeners: Object.fromEntries(listeners), admin: adminAddress }, 'raftguard running');
 
