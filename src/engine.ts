@@ -24,6 +24,20 @@ export interface Thresholds {
   heartbeatMarginRatio: number;
   /** Per-node window of (index -> term, digest) kept for log-matching checks. */
   logWindow: number;
+  /**
+   * How late a message may be observed relative to another one the same node sent on another
+   * connection (reordering, a backlogged connection). Critical checks that compare messages not
+   * causally related (RG007, RG009, RG006, RG008) wait or require a gap above this.
+   */
+  reorderToleranceMs: number;
+  /** RG011: a new leader may lag the cluster's commit this long before it is reported. */
+  transitionLagMs: number;
+  /** RG012: grace after a higher term appears before a node still acting as leader is reported (default: electionTimeoutMs). */
+  staleLeaderGraceMs: number;
+  /** RG013: terms rising by at least this many with no leader is a livelock. */
+  livelockTerms: number;
+  /** Time-based checks run at most this often on event-driven time (ticks always run them). */
+  evalEveryMs: number;
 }
 
 export const DEFAULT_THRESHOLDS: Thresholds = {
@@ -36,6 +50,11 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   electionTimeoutMs: 1000,
   heartbeatMarginRatio: 0.5,
   logWindow: 4096,
+  reorderToleranceMs: 1000,
+  transitionLagMs: 1000,
+  staleLeaderGraceMs: 1000,
+  livelockTerms: 3,
+  evalEveryMs: 20,
 };
 
 export interface EngineOptions {
@@ -70,6 +89,10 @@ export interface LeaderState {
   match: Record<NodeId, number>;
   lastIndex: number;
   commit: number;
+  /** When a majority of voters (counting the leader) had accepted an append of this term. */
+  establishedAt?: number;
+  /** Index of the leader's first entry of its own term, when seen. */
+  firstOwnIndex?: number;
 }
 
 export interface ClusterSnapshot {
@@ -82,6 +105,26 @@ export interface ClusterSnapshot {
   complete: boolean;
   /** Highest commit index any node is known to have reached. */
   maxCommit: number;
+  /** Findings that describe a condition still in progress (RG010, RG011, RG014), oldest first. */
+  open?: Finding[];
+  /** Recently cleared conditions with when they cleared (bounded), oldest first. */
+  cleared?: { finding: Finding; clearedAt: number }[];
+  /** RG010 state per recent leader term (for the no-op injector). */
+  stalls?: StallInfo[];
+}
+
+/** RG010 state of one (leader, term), as the no-op injector needs it. */
+export interface StallInfo {
+  leader: NodeId;
+  term: number;
+  open: boolean;
+  /** When a majority of voters had accepted an append of this term (leadership established). */
+  establishedAt?: number;
+  hazardSince?: number;
+  raisedAt?: number;
+  clearedAt?: number;
+  stalledFrom?: number;
+  stalledIndex?: number;
 }
 
 export interface Engine {

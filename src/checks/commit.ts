@@ -1,0 +1,196 @@
+// RG005 previous-term-commit, RG006 commit-without-quorum, and the per-node half of RG009
+// (a leader's commit going backwards within its term).
+//
+// Only commits a leader ADVANCES are judged: it must have advertised a lower commit earlier in the
+// same term (so the value was computed during this term, not carried over from an earlier one),
+// and the new commit must exceed everything already known committed in the cluster.
+
+import type { AppendEvent, Finding, RaftEvent } from '../events/types.js';
+import type { ClusterView, LeaderTerm } from '../cluster/view.js';
+import { isIndex } from '../cluster/view.js';
+import type { Thresholds } from '../engine.js';
+import type { CodeInfo, Detector, FindingLedger } from './detector.js';
+import { ev, makeFinding, push } from './detector.js';
+
+export const RG005: CodeInfo = {
+  code: 'RG005',
+  name: 'previous-term-commit',
+  severity: 'critical',
+  rule: 'A leader may commit by counting replicas only entries of its own term; earlier-term entries commit only indirectly, below a committed own-term entry (Raft §5.4.2, Figure 8).',
+  recommendation:
+    'The implementation counts replicas of old-term entries. Fix the commit rule to require log[N].term == currentTerm, and have new leaders append a no-op entry on election. Until then, committed data can be overwritten by a later leader.',
+};
+
+export const RG006: CodeInfo = {
+  code: 'RG006',
+  name: 'commit-without-quorum',
+  severity: 'critical',
+  rule: 'A leader may advance its commit index to N only when a majority of voters hold index N.',
+  recommendation:
+    'The leader declared entries committed before a majority stored them. Check the quorum computation (voter set, joint configurations, counting of learners) and that followers acknowledge only after persisting.',
+};
+
+export const RG009N: CodeInfo = {
+  code: 'RG009',
+  name: 'commit-regression',
+  severity: 'critical',
+  rule: 'A leader\'s commit index never decreases during its term.',
+  recommendation:
+    'The leader lowered the commit index it advertises; followers may have applied entries the leader no longer considers committed. Check how the commit index is recomputed (it must be max(old, new)).',
+};
+
+interface PendingQuorum {
+  lt: LeaderTerm;
+  commit: number;
+  ev: AppendEvent;
+  t: number;
+  prevCommit: number;
+}
+
+interface PendingRegression {
+  lt: LeaderTerm;
+  ev: AppendEvent;
+  t: number;
+}
+
+export class CommitDetector implements Detector {
+  readonly codes = [RG005, RG006, RG009N];
+  private readonly pending: PendingQuorum[] = [];
+  private readonly regress: PendingRegression[] = [];
+
+  constructor(
+    private readonly ledger: FindingLedger,
+    private readonly th: Thresholds,
+  ) {}
+
+  onEvent(e: RaftEvent, view: ClusterView): Finding[] | undefined {
+    let out: Finding[] | undefined;
+    if (this.pending.length !== 0) out = this.checkPending(view, out);
+    if (e.type !== 'append') return out;
+    const lt = view.lt;
+    if (!lt || !isIndex(e.commit) || e.commit <= 0) return out;
+    const c = e.commit;
+    if (c < lt.commit) return this.onLower(e, lt, view, out);
+    if (c !== lt.commit || c <= view.prevLeaderCommit) return out; // not an advance
+    if (c <= view.prevMaxCommit || !(lt.minCommit < c) || !lt.minCommitEv) return out;
+    const L = lt.leader.id;
+    // RG005: the entry at the new commit index is of an earlier term. Terms in a log never
+    // decrease, so no entry of the leader's term exists at or below it.
+    const et = lt.log.get(c);
+    if (et > 0 && et < lt.term && this.ledger.claim(`RG005|${L}|${lt.term}`)) {
+      out = push(
+        out,
+        makeFinding(
+          RG005,
+          view.now,
+          lt.term,
+          [L],
+          `Leader ${L} of term ${lt.term} advanced its commit from ${view.prevLeaderCommit} to ${c}, but entry ${c} is of term ${et}: it committed an earlier-term entry with no entry of its own term at or below it, beyond anything committed before (${view.prevMaxCommit}).`,
+          [
+            ev(`${L} advertised commit ${lt.minCommit} earlier in term ${lt.term}`, lt.minCommitEv),
+            ev(`${L} advances commit to ${c}; its log holds entry ${c} with term ${et} < ${lt.term}`, e),
+          ],
+          { commit: c, entryTerm: et, previousCommit: view.prevLeaderCommit, clusterCommitBefore: view.prevMaxCommit },
+        ),
+      );
+    }
+    // RG006: needs every voter's traffic and a settled voter set.
+    if (
+      view.complete &&
+      view.votersKnown &&
+      view.voters.has(L) &&
+      view.lastConfigIndex <= view.prevLeaderCommit &&
+      view.majorityIndex(lt) < c
+    ) {
+      // Acks travel on other connections and may be observed after the commit: judge after the
+      // reorder tolerance, counting acks observed by then.
+      if (this.pending.length >= 16) this.pending.shift();
+      this.pending.push({ lt, commit: c, ev: e, t: view.now, prevCommit: view.prevLeaderCommit });
+    }
+    return out;
+  }
+
+  private onLower(e: AppendEvent, lt: LeaderTerm, view: ClusterView, out: Finding[] | undefined): Finding[] | undefined {
+    // Reordering across connections (and a backlogged connection) shows old commits late while the
+    // leader keeps advertising its real commit. A regression is only believed when the leader has
+    // not stood by its higher commit for longer than the tolerance, seen on two messages.
+    const tol = this.th.reorderToleranceMs;
+    if (view.now - lt.commitLastAt <= tol) return out;
+    // A deposed leader's backlogged messages arrive late too: judge only a leader still in its term.
+    if (lt.leader.term !== lt.term || view.clusterTerm !== lt.term) return out;
+    const L = lt.leader.id;
+    const key = `RG009N|${L}|${lt.term}`;
+    if (this.ledger.has(key)) return out;
+    const first = this.regress.find((r) => r.lt === lt);
+    if (!first) {
+      if (this.regress.length >= 16) this.regress.shift();
+      this.regress.push({ lt, ev: e, t: view.now });
+      return out;
+    }
+    if (first.ev.to === e.to && view.now - first.t < tol / 2) return out;
+    if (!this.ledger.claim(key)) return out;
+    return push(
+      out,
+      makeFinding(
+        RG009N,
+        view.now,
+        lt.term,
+        [L],
+        `Leader ${L} of term ${lt.term} advertised commit ${lt.commit}, then ${e.commit} (and ${first.ev.commit} before), with no message standing by ${lt.commit} for ${Math.round(view.now - lt.commitLastAt)} ms.`,
+        [
+          ev(`${L} advertised commit ${lt.commit} in term ${lt.term}`, lt.commitEv),
+          ev(`${L} later advertised a lower commit ${first.ev.commit}`, first.ev),
+          ev(`${L} again advertised a lower commit ${e.commit}`, e),
+        ],
+        { highCommit: lt.commit, lowCommit: e.commit },
+      ),
+    );
+  }
+
+  private checkPending(view: ClusterView, out: Finding[] | undefined): Finding[] | undefined {
+    const tol = this.th.reorderToleranceMs;
+    for (let i = 0; i < this.pending.length; ) {
+      const p = this.pending[i];
+      const held = view.majorityIndex(p.lt);
+      if (held >= p.commit || !view.complete) {
+        this.pending.splice(i, 1);
+        continue;
+      }
+      if (view.now - p.t <= tol) {
+        i++;
+        continue;
+      }
+      this.pending.splice(i, 1);
+      const L = p.lt.leader.id;
+      if (!this.ledger.claim(`RG006|${L}|${p.lt.term}`)) continue;
+      const evidence = [ev(`${L} advertises commit ${p.commit} in term ${p.lt.term} (was ${p.prevCommit})`, p.ev)];
+      for (const v of view.voters) {
+        if (v === L) continue;
+        const m = p.lt.match.get(v);
+        evidence.push(
+          m === undefined
+            ? ev(`${v}: no successful append response in term ${p.lt.term} observed`)
+            : ev(`${v}: highest matchIndex in term ${p.lt.term} is ${m}`, p.lt.matchEv.get(v)),
+        );
+      }
+      out = push(
+        out,
+        makeFinding(
+          RG006,
+          view.now,
+          p.lt.term,
+          [L],
+          `Leader ${L} of term ${p.lt.term} advertised commit ${p.commit}, but only index ${held} is known held by a majority (${view.quorum} of ${view.voters.size} voters), ${tol} ms after the fact.`,
+          evidence,
+          { commit: p.commit, majorityIndex: held, quorum: view.quorum, voters: [...view.voters] },
+        ),
+      );
+    }
+    return out;
+  }
+
+  onTick(_t: number, view: ClusterView): Finding[] | undefined {
+    if (this.pending.length === 0) return undefined;
+    return this.checkPending(view, undefined);
+  }
+}

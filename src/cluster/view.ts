@@ -1,0 +1,583 @@
+// The cluster view: what each member knows, reconstructed from the wire alone.
+// Pure and deterministic: events in, state out; time only from events and ticks.
+// Memory: a few records per node, a few (leader, term) records each holding one index window,
+// and one global committed-index window. Nothing grows with log length or connection age.
+
+import type {
+  AppendEvent,
+  Entry,
+  NodeId,
+  RaftEvent,
+  SnapshotEvent,
+} from '../events/types.js';
+import type { Thresholds } from '../engine.js';
+import { TermWindow } from './ring.js';
+
+export function isIndex(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Bounded (term, firstSeen) history: answers "since when was something above term t". */
+export class TermHistory {
+  private readonly terms: number[] = [];
+  private readonly first: number[] = [];
+  constructor(private readonly cap = 16) {}
+  get max(): number {
+    return this.terms.length ? this.terms[this.terms.length - 1] : 0;
+  }
+  /** Records a term seen at time t (only new maxima are kept). */
+  see(term: number, t: number): void {
+    if (term <= this.max) return;
+    if (this.terms.length >= this.cap) {
+      this.terms.shift();
+      this.first.shift();
+    }
+    this.terms.push(term);
+    this.first.push(t);
+  }
+  /**
+   * Earliest time a term above `term` was seen; undefined when none. When old history was
+   * dropped this answers a later time, which only makes time-gap checks more conservative.
+   */
+  firstAbove(term: number): number | undefined {
+    for (let i = 0; i < this.terms.length; i++) if (this.terms[i] > term) return this.first[i];
+    return undefined;
+  }
+}
+
+/** What a node's own successful response proved about its log in one term (for RG008). */
+export interface AckFact {
+  term: number;
+  /** Highest index it confirmed holding from that term's leader. */
+  match: number;
+  /** Term of the leader's entry at `match` (-1 unknown). */
+  entryTerm: number;
+  ev: RaftEvent;
+}
+
+export class NodeRec {
+  term = 0;
+  role: 'leader' | 'candidate' | 'follower' | 'unknown' = 'unknown';
+  leader?: NodeId;
+  lastIndex = 0;
+  lastTerm = 0;
+  commit = 0;
+  lastSeen = -Infinity;
+  /** Per-term best successful ack, newest terms last (bounded). */
+  readonly acks: AckFact[] = [];
+  /** Terms of appends/snapshots addressed to this node, ascending, bounded. */
+  readonly recvTerms: number[] = [];
+  /** Last snapshot addressed to this node (pairs snapshot_resp without match). */
+  lastSnapIn?: SnapshotEvent;
+  constructor(
+    readonly id: NodeId,
+    readonly num: number,
+  ) {}
+
+  noteAck(term: number, match: number, entryTerm: number, ev: RaftEvent): void {
+    const a = this.acks;
+    for (let i = a.length - 1; i >= 0; i--) {
+      const f = a[i];
+      if (f.term === term) {
+        if (match > f.match || (match === f.match && f.entryTerm < 0 && entryTerm >= 0)) {
+          f.match = match;
+          f.entryTerm = entryTerm;
+          f.ev = ev;
+        }
+        return;
+      }
+      if (f.term < term) {
+        a.splice(i + 1, 0, { term, match, entryTerm, ev });
+        if (a.length > 8) a.shift();
+        return;
+      }
+    }
+    a.unshift({ term, match, entryTerm, ev });
+    if (a.length > 8) a.shift();
+  }
+
+  noteRecv(term: number): void {
+    const r = this.recvTerms;
+    if (r.length && r[r.length - 1] === term) return;
+    if (r.includes(term)) return;
+    r.push(term);
+    r.sort((x, y) => x - y);
+    if (r.length > 8) r.shift();
+  }
+}
+
+/** One leader in one term: its log as far as it taught us, its commit, its followers' matchIndex. */
+export class LeaderTerm {
+  lastSeen: number;
+  /** Highest leaderCommit it advertised in an `append` (never from `heartbeat`). */
+  commit = 0;
+  commitEv?: AppendEvent;
+  /** Lowest positive leaderCommit it advertised in this term. */
+  minCommit = Infinity;
+  minCommitEv?: AppendEvent;
+  commitSeen = false;
+  /** Last time an append advertised commit >= `commit` (the leader still stands by its commit). */
+  commitLastAt = -Infinity;
+  lastIndex = 0;
+  lastIndexEv?: RaftEvent;
+  /** Index of its first entry of its own term (Infinity = none seen). */
+  firstOwnIndex = Infinity;
+  firstOwnEv?: AppendEvent;
+  readonly log: TermWindow;
+  readonly match = new Map<NodeId, number>();
+  readonly matchEv = new Map<NodeId, RaftEvent>();
+  /** When a majority of voters (counting the leader) had accepted an append of this term. */
+  establishedAt?: number;
+  /** Highest commit the cluster had reached before this leader appeared (for RG011). */
+  readonly priorMaxCommit: number;
+  /** Recent appends by target (to pair responses that carry no match), bounded. */
+  readonly sentById = new Map<string, number>();
+
+  constructor(
+    readonly leader: NodeRec,
+    readonly term: number,
+    readonly since: number,
+    logWindow: number,
+    priorMaxCommit: number,
+  ) {
+    this.lastSeen = since;
+    this.log = new TermWindow(logWindow);
+    this.priorMaxCommit = priorMaxCommit;
+  }
+}
+
+/** A committed-index fact that contradicts an earlier one (RG009, cross-term part). */
+export interface CommitConflict {
+  index: number;
+  term: number;
+  byTerm: number;
+  ev: RaftEvent;
+  otherTerm: number;
+  otherByTerm: number;
+  otherEv: RaftEvent;
+}
+
+/** An entry a leader of term `leaderTerm` holds at an index already known committed with another term (RG004). */
+export interface CommittedOverwrite {
+  index: number;
+  term: number;
+  leaderTerm: number;
+  ev: RaftEvent;
+  committedTerm: number;
+  committedByTerm: number;
+  committedEv: RaftEvent;
+}
+
+interface CommittedRef {
+  byTerm: number;
+  ev: RaftEvent;
+}
+
+const MAX_LEADER_TERMS = 8;
+
+export class ClusterView {
+  readonly th: Thresholds;
+  /** Latest time seen (events may arrive slightly out of order; time never goes back here). */
+  now = -Infinity;
+  readonly nodes = new Map<NodeId, NodeRec>();
+  private nextNum = 0;
+  /** Highest non-pre term seen from any node, with when each new maximum was first seen. */
+  readonly clusterTerms = new TermHistory(32);
+  /** Leader records by term (bounded to the newest few terms). */
+  readonly leaderTerms = new Map<number, LeaderTerm>();
+  /** Highest term with a known leader. */
+  topLeaderTerm = 0;
+  /** Highest commit advertised by any leader (append) or carried by a snapshot. */
+  maxCommit = 0;
+  maxCommitEv?: RaftEvent;
+  /** index -> committed term, with the term of the leader that committed it and its proof. */
+  readonly committed: TermWindow<CommittedRef>;
+  /** Voting members. */
+  readonly voters = new Set<NodeId>();
+  /** Voters came from the header, a config entry or a snapshot (not merely learned from traffic). */
+  votersKnown: boolean;
+  readonly observed?: ReadonlySet<NodeId>;
+  /** Highest index of a config entry seen (membership changes in flight make majorities uncertain). */
+  lastConfigIndex = 0;
+
+  // Scratch outputs of the last apply(), reused (no per-event allocation), read by detectors.
+  /** LeaderTerm the last event was about (append/heartbeat sender, or response target). */
+  lt?: LeaderTerm;
+  /** The LeaderTerm's commit before this event. */
+  prevLeaderCommit = 0;
+  /** Cluster max commit before this event. */
+  prevMaxCommit = 0;
+  /** The event created a new LeaderTerm. */
+  newLeaderTerm = false;
+  readonly conflicts: CommitConflict[] = [];
+  readonly overwrites: CommittedOverwrite[] = [];
+
+  constructor(th: Thresholds, nodes?: NodeId[], observed?: NodeId[]) {
+    this.th = th;
+    this.committed = new TermWindow<CommittedRef>(th.logWindow, true);
+    const valid = Array.isArray(nodes) ? nodes.filter((n) => typeof n === 'string' && n !== '') : [];
+    for (const n of valid) {
+      this.voters.add(n);
+      this.node(n);
+    }
+    this.votersKnown = valid.length > 0;
+    if (Array.isArray(observed)) this.observed = new Set(observed.filter((n) => typeof n === 'string'));
+  }
+
+  node(id: NodeId): NodeRec {
+    let n = this.nodes.get(id);
+    if (!n) {
+      n = new NodeRec(id, this.nextNum++);
+      this.nodes.set(id, n);
+      if (!this.votersKnown) this.voters.add(id);
+    }
+    return n;
+  }
+
+  isObserved(id: NodeId): boolean {
+    return this.observed === undefined || this.observed.has(id);
+  }
+
+  /** Every voter's inbound traffic is observed. */
+  get complete(): boolean {
+    if (this.observed === undefined) return true;
+    for (const v of this.voters) if (!this.observed.has(v)) return false;
+    return true;
+  }
+
+  get quorum(): number {
+    return (this.voters.size >> 1) + 1;
+  }
+
+  get clusterTerm(): number {
+    return this.clusterTerms.max;
+  }
+
+  leaderTerm(term: number): LeaderTerm | undefined {
+    return this.leaderTerms.get(term);
+  }
+
+  /** The leader of the highest term that has one. */
+  get currentLeader(): LeaderTerm | undefined {
+    return this.leaderTerms.get(this.topLeaderTerm);
+  }
+
+  /**
+   * Highest index a majority of voters is known to hold in lt's term: the leader counts with its
+   * last index, followers with their matchIndex in that term. 0 when not enough is known.
+   */
+  majorityIndex(lt: LeaderTerm): number {
+    const q = this.quorum;
+    // Small clusters: collect positions into a reused scratch array and pick the q-th highest.
+    const pos = this.scratchPos;
+    pos.length = 0;
+    for (const v of this.voters) {
+      if (v === lt.leader.id) pos.push(lt.lastIndex);
+      else pos.push(lt.match.get(v) ?? 0);
+    }
+    if (pos.length < q) return 0;
+    pos.sort((a, b) => b - a);
+    return pos[q - 1];
+  }
+  private readonly scratchPos: number[] = [];
+
+  private setVoters(list: unknown): void {
+    if (!Array.isArray(list)) return;
+    const ids = list.filter((v): v is string => typeof v === 'string' && v !== '');
+    if (ids.length === 0) return;
+    this.voters.clear();
+    for (const v of ids) {
+      this.voters.add(v);
+      this.node(v);
+    }
+    this.votersKnown = true;
+  }
+
+  private getOrCreateLeaderTerm(n: NodeRec, term: number, t: number): LeaderTerm {
+    let lt = this.leaderTerms.get(term);
+    if (lt && lt.leader === n) return lt;
+    if (lt) return lt; // a second leader in one term: RG001 reports it; keep the first record
+    lt = new LeaderTerm(n, term, t, this.th.logWindow, this.maxCommit);
+    this.newLeaderTerm = true;
+    this.leaderTerms.set(term, lt);
+    if (term > this.topLeaderTerm) this.topLeaderTerm = term;
+    if (this.leaderTerms.size > MAX_LEADER_TERMS) {
+      let min = Infinity;
+      for (const k of this.leaderTerms.keys()) if (k < min) min = k;
+      this.leaderTerms.delete(min);
+    }
+    return lt;
+  }
+
+  private seeTerm(n: NodeRec, term: number, t: number): void {
+    if (term <= 0) return;
+    if (term > n.term) {
+      n.term = term;
+      n.role = 'follower';
+      n.leader = undefined;
+      n.commit = 0;
+    }
+    this.clusterTerms.see(term, t);
+  }
+
+  /** Marks index committed with `term` by a leader of `byTerm`; records contradictions. */
+  private markCommitted(index: number, term: number, byTerm: number, ev: RaftEvent): void {
+    if (index <= 0) return;
+    const held = this.committed.get(index);
+    if (held < 0) {
+      this.committed.set(index, term, { byTerm, ev });
+      return;
+    }
+    if (held !== term) {
+      const ref = this.committed.getRef(index)!;
+      this.conflicts.push({ index, term, byTerm, ev, otherTerm: held, otherByTerm: ref.byTerm, otherEv: ref.ev });
+    }
+  }
+
+  /** lt's log holds (index, term): record it, and compare with what is known committed there. */
+  private learnLeaderEntry(lt: LeaderTerm, index: number, term: number, ev: RaftEvent): void {
+    if (index <= 0 || term <= 0) return;
+    const before = lt.log.get(index);
+    if (before !== term) lt.log.set(index, term);
+    const ct = this.committed.get(index);
+    if (ct >= 0 && ct !== term) {
+      const ref = this.committed.getRef(index)!;
+      // Leader completeness only binds leaders of terms >= the committing leader's term; a stale
+      // leader of an older term may still hold the overwritten uncommitted entry.
+      if (lt.term >= ref.byTerm) {
+        this.overwrites.push({
+          index,
+          term,
+          leaderTerm: lt.term,
+          ev,
+          committedTerm: ct,
+          committedByTerm: ref.byTerm,
+          committedEv: ref.ev,
+        });
+      }
+    } else if (ct < 0 && index <= lt.commit && lt.commitEv) {
+      this.markCommitted(index, term, lt.term, lt.commitEv);
+    }
+  }
+
+  private raiseMaxCommit(c: number, ev: RaftEvent): void {
+    if (c > this.maxCommit) {
+      this.maxCommit = c;
+      this.maxCommitEv = ev;
+    }
+  }
+
+  /** Applies one event. Never throws on bad input: bad parts are ignored. */
+  apply(ev: RaftEvent): void {
+    this.conflicts.length = 0;
+    this.overwrites.length = 0;
+    this.lt = undefined;
+    this.newLeaderTerm = false;
+    this.prevMaxCommit = this.maxCommit;
+    const t = ev.t;
+    if (t > this.now) this.now = t;
+    if (ev.type === 'noop') return; // written by the injector; "raftguard" is not a member
+    const from = this.node(ev.from);
+    if (t > from.lastSeen) from.lastSeen = t;
+    const term = isIndex(ev.term) ? ev.term : -1;
+    switch (ev.type) {
+      case 'append': {
+        if (term <= 0) return;
+        this.seeTerm(from, term, t);
+        const lt = this.getOrCreateLeaderTerm(from, term, t);
+        if (lt.leader !== from) return;
+        this.lt = lt;
+        this.prevLeaderCommit = lt.commit;
+        if (t > lt.lastSeen) lt.lastSeen = t;
+        if (from.term === term) {
+          from.role = 'leader';
+          from.leader = from.id;
+        }
+        const to = typeof ev.to === 'string' && ev.to !== '' ? this.node(ev.to) : undefined;
+        if (to) to.noteRecv(term);
+        let last = -1;
+        if (isIndex(ev.prevIndex)) {
+          last = ev.prevIndex;
+          if (ev.prevIndex > 0 && isIndex(ev.prevTerm) && ev.prevTerm > 0) {
+            this.learnLeaderEntry(lt, ev.prevIndex, ev.prevTerm, ev);
+          }
+        }
+        const entries = Array.isArray(ev.entries) ? ev.entries : undefined;
+        if (entries) {
+          for (let i = 0; i < entries.length; i++) {
+            const e: Entry = entries[i];
+            if (e === null || typeof e !== 'object' || !isIndex(e.index) || !isIndex(e.term) || e.term > term) continue;
+            this.learnLeaderEntry(lt, e.index, e.term, ev);
+            if (e.index > last) last = e.index;
+            if (e.term === term && e.index < lt.firstOwnIndex) {
+              lt.firstOwnIndex = e.index;
+              lt.firstOwnEv = ev;
+            }
+            if (e.kind === 'config') {
+              if (e.index > this.lastConfigIndex) this.lastConfigIndex = e.index;
+              if (e.voters !== undefined) this.setVoters(e.voters);
+            }
+          }
+        }
+        if (last > lt.lastIndex) {
+          lt.lastIndex = last;
+          lt.lastIndexEv = ev;
+          from.lastIndex = last;
+          const lastTerm = lt.log.get(last);
+          if (lastTerm > 0) from.lastTerm = lastTerm;
+        }
+        if (ev.id !== undefined && to && last >= 0 && typeof ev.id === 'string') {
+          if (lt.sentById.size >= 64) lt.sentById.clear();
+          lt.sentById.set(to.id + '\u0000' + ev.id, last);
+        }
+        const c = ev.commit;
+        if (isIndex(c) && c > 0) {
+          lt.commitSeen = true;
+          if (c < lt.minCommit) {
+            lt.minCommit = c;
+            lt.minCommitEv = ev;
+          }
+          if (c > lt.commit) {
+            const old = lt.commit;
+            lt.commit = c;
+            lt.commitEv = ev;
+            if (from.term === term) from.commit = c;
+            // Entries of lt's log in (old, c] are committed now; only those in its window are known.
+            const lo = Math.max(old + 1, c - lt.log.size + 1);
+            for (let i = lo; i <= c; i++) {
+              const et = lt.log.get(i);
+              if (et > 0) this.markCommitted(i, et, term, ev);
+            }
+          }
+          this.raiseMaxCommit(c, ev);
+          if (c >= lt.commit && t > lt.commitLastAt) lt.commitLastAt = t;
+          if (to && to.term <= term && last >= 0) {
+            const fc = Math.min(c, last);
+            if (fc > to.commit) to.commit = fc;
+          }
+        }
+        return;
+      }
+      case 'heartbeat': {
+        if (term <= 0) return;
+        this.seeTerm(from, term, t);
+        const lt = this.getOrCreateLeaderTerm(from, term, t);
+        if (lt.leader !== from) return;
+        this.lt = lt;
+        this.prevLeaderCommit = lt.commit;
+        if (t > lt.lastSeen) lt.lastSeen = t;
+        if (from.term === term) {
+          from.role = 'leader';
+          from.leader = from.id;
+        }
+        const to = typeof ev.to === 'string' && ev.to !== '' ? this.node(ev.to) : undefined;
+        if (to) {
+          to.noteRecv(term);
+          // etcd: heartbeat commit = min(follower match, leader commit): what the follower may commit.
+          if (isIndex(ev.commit) && to.term <= term && ev.commit > to.commit) to.commit = ev.commit;
+        }
+        return;
+      }
+      case 'append_resp':
+      case 'snapshot_resp': {
+        if (term <= 0) return;
+        this.seeTerm(from, term, t);
+        if (typeof ev.to !== 'string' || ev.to === '') return;
+        const to = this.node(ev.to);
+        if (ev.success !== true) return;
+        let match = isIndex(ev.match) ? ev.match : -1;
+        let entryTerm = -1;
+        if (ev.type === 'snapshot_resp') {
+          const s = from.lastSnapIn;
+          if (s && s.from === to.id && s.term === term && isIndex(s.lastIndex)) {
+            if (match < 0) match = s.lastIndex;
+            if (match === s.lastIndex && isIndex(s.lastTerm)) entryTerm = s.lastTerm;
+          }
+        }
+        let lt = this.leaderTerms.get(term);
+        if (lt && lt.leader !== to) return; // answers a node that is not the leader we know for this term
+        if (!lt && term >= this.topLeaderTerm - 1) {
+          // A successful answer in term T proves its target led T (a follower only accepts its leader).
+          lt = this.getOrCreateLeaderTerm(to, term, t);
+        }
+        if (match < 0 && lt && typeof ev.id === 'string') {
+          const m = lt.sentById.get(from.id + '\u0000' + ev.id);
+          if (m !== undefined) match = m;
+        }
+        if (from.term === term) {
+          from.leader = to.id;
+          if (from.role !== 'leader') from.role = 'follower';
+        }
+        if (!lt || match < 0) return;
+        this.lt = lt;
+        this.prevLeaderCommit = lt.commit;
+        if (entryTerm < 0) entryTerm = lt.log.get(match);
+        if (match === 0) entryTerm = 0;
+        from.noteAck(term, match, entryTerm, ev);
+        if (match > from.lastIndex || from.term === term) {
+          if (match >= from.lastIndex) {
+            from.lastIndex = match;
+            if (entryTerm >= 0) from.lastTerm = entryTerm;
+          }
+        }
+        const prev = lt.match.get(from.id);
+        if (prev === undefined || match > prev) {
+          lt.match.set(from.id, match);
+          lt.matchEv.set(from.id, ev);
+        }
+        if (lt.establishedAt === undefined) {
+          let acked = this.voters.has(to.id) ? 1 : 0;
+          for (const v of this.voters) if (v !== to.id && lt.match.has(v)) acked++;
+          if (acked >= this.quorum) lt.establishedAt = t;
+        }
+        return;
+      }
+      case 'snapshot': {
+        if (term <= 0) return;
+        this.seeTerm(from, term, t);
+        const to = typeof ev.to === 'string' && ev.to !== '' ? this.node(ev.to) : undefined;
+        if (to) {
+          to.lastSnapIn = ev;
+          to.noteRecv(term);
+        }
+        if (ev.voters !== undefined) this.setVoters(ev.voters);
+        if (!isIndex(ev.lastIndex) || !isIndex(ev.lastTerm) || ev.lastIndex === 0 || ev.lastTerm > term) return;
+        // A snapshot holds only committed state: its last entry is committed.
+        this.markCommitted(ev.lastIndex, ev.lastTerm, term, ev);
+        this.raiseMaxCommit(ev.lastIndex, ev);
+        const lt = this.leaderTerms.get(term);
+        if (lt && lt.leader === from) {
+          this.learnLeaderEntry(lt, ev.lastIndex, ev.lastTerm, ev);
+          if (ev.lastIndex > lt.lastIndex) lt.lastIndex = ev.lastIndex;
+        }
+        return;
+      }
+      case 'vote': {
+        if (ev.pre === true) return; // a pre-vote carries the term the sender would have, not its own
+        if (term <= 0) return;
+        this.seeTerm(from, term, t);
+        if (from.term === term) {
+          from.role = 'candidate';
+          from.leader = undefined;
+          if (isIndex(ev.lastIndex) && isIndex(ev.lastTerm)) {
+            from.lastIndex = ev.lastIndex;
+            from.lastTerm = ev.lastTerm;
+          }
+        }
+        return;
+      }
+      case 'vote_resp': {
+        if (ev.pre === true) return;
+        this.seeTerm(from, term, t);
+        return;
+      }
+      case 'heartbeat_resp':
+      case 'timeout_now': {
+        this.seeTerm(from, term, t);
+        return;
+      }
+      default:
+        return; // noop and unknown types carry no Raft state
+    }
+  }
+}
