@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ReferenceCluster, ReferenceClusterOptions } from '../demo/cluster.js';
 import { startGuardedCluster, type GuardedCluster } from '../demo/guarded.js';
+import { killAfterCommit, sleep } from '../demo/scenarios.js';
 import { parseDuration } from '../config/load.js';
 import type { Finding, NodeId } from '../events/types.js';
 import type { RunningInstance } from '../runtime/runner.js';
@@ -34,7 +35,6 @@ const SCENARIOS: Record<string, { cluster: ReferenceClusterOptions; about: strin
 // Slow enough to read in a terminal and to make the kill-after-commit window reliable.
 const TIMING = { heartbeatMs: 250, electionMinMs: 700, electionMaxMs: 1100 };
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The terminal view: one readable line per leader change and per finding. */
 class TerminalSink implements Sink {
@@ -144,25 +144,10 @@ async function playScenario(name: string, c: ReferenceCluster, r: RunningInstanc
 
   // Kill the leader right after a commit, before its next heartbeat tells the followers: the
   // survivors hold the entry but do not know it is committed.
-  let killed: string | undefined;
-  let stalledIndex = 0;
-  for (let attempt = 0; attempt < 3 && !killed && !stopped(); attempt++) {
-    const l = await c.waitForLeader(10_000);
-    const put = await c.put(`last-before-crash-${attempt}`, 'x');
-    await c.kill(l, 'SIGKILL');
-    view.line(`client: put at index ${put.index} committed on ${l}; killed ${l} (SIGKILL) before it could tell the followers`);
-    const survivors = await c.statuses();
-    if (survivors.length === 2 && survivors.every((s) => s.commit_index < put.index && s.last_index >= put.index)) {
-      killed = l;
-      stalledIndex = put.index;
-    } else {
-      view.line(`client: the followers had already learned the commit; restarting ${l} and trying again`);
-      await c.restart(l);
-      await sleep(1500);
-    }
-  }
-  if (!killed || stopped()) return;
-  const next = await c.waitForLeader(10_000, killed);
+  const { old: killed, leader: next, put } = await killAfterCommit(c);
+  const stalledIndex = put.index;
+  view.line(`client: put at index ${put.index} (term ${put.term}) committed on ${killed}; killed ${killed} (SIGKILL) before its next heartbeat told the followers`);
+  if (stopped()) return;
   view.line(`client: ${next} is the new leader; no client writes for a while…`);
   for (let i = 0; i < 8 && !stopped(); i++) {
     await sleep(500);
@@ -177,7 +162,11 @@ async function playScenario(name: string, c: ReferenceCluster, r: RunningInstanc
     const w = await c.put('unstick', 'y');
     await sleep(600);
     const after = r.monitor.snapshot();
-    view.line(`client: write committed at index ${w.index} (term ${w.term}); RaftGuard sees commit ${after.leader?.commit ?? '?'} ≥ ${stalledIndex}: the stall cleared`);
+    const seen = after.leader?.commit ?? 0;
+    view.line(
+      `client: write committed at index ${w.index} (term ${w.term}); RaftGuard sees commit ${seen}` +
+        (seen >= stalledIndex ? ` ≥ ${stalledIndex}: the stall cleared` : ` (not yet past ${stalledIndex})`),
+    );
   }
   view.line(`client: restarting ${killed}`);
   await c.restart(killed);
