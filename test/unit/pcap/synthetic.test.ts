@@ -113,6 +113,14 @@ describe('link types and IP versions', () => {
     expect(r.stats.bytesC2S).toBe(0);
   });
 
+  it('IPv6 behind ESP cannot be read: counted and noted once', async () => {
+    const p = ipPacket(new Conversation('2001:db8::1', '2001:db8::2', 1, 2, 1, 1).syn());
+    p[6] = 50; // next header: ESP
+    const r = await run(writePcap({ linkType: 229 }, [{ t: T0, data: p }, { t: T0 + 1, data: p }]));
+    expect(r.stats.skippedPackets.ipv6Unsupported).toBe(2);
+    expect(r.notices.filter((n) => n.kind === 'ipv6-unsupported').map((n) => n.message)).toEqual([expect.stringMatching(/ESP/)]);
+  });
+
   it('names the member with memberOf and filters by port', async () => {
     const c = randomBytes(64);
     const conv1 = new Conversation('10.0.0.1', '10.0.0.2', 5555, 2380, 1, 2);
@@ -285,6 +293,32 @@ describe('TCP reassembly', () => {
     expect(n?.message).toMatch(/lacks c2s bytes 3\.\.103/);
     expect(r.stats.skippedFlows.missingBytes).toBe(1);
     expect(r.joined(r.conns[0]!, 'c2s').toString()).toBe('abc');
+  });
+
+  it('an acknowledgment captured just before the data it covers is not a loss (capture reordering)', async () => {
+    const conv = new Conversation('10.0.0.1', '10.0.0.2', 4020, 2380, 1, 1);
+    const data = randomBytes(200);
+    const pkts = [conv.syn(), conv.synAck(), conv.established()];
+    const seg = conv.send('c2s', data);
+    pkts.push(conv.ackOf('c2s'), seg, conv.fin('c2s'), conv.fin('s2c'));
+    const r = await run(writePcap({ linkType: 1 }, recs('ethernet', pkts)));
+    expect(r.notices).toEqual([]);
+    expect(r.joined(r.conns[0]!, 'c2s').equals(data)).toBe(true);
+    expect(r.stats.flowsEnded.fin).toBe(1);
+  });
+
+  it('half-close: the server keeps sending after the client FIN; the reader ends after both FINs', async () => {
+    const conv = new Conversation('10.0.0.1', '10.0.0.2', 4021, 2380, 1, 1);
+    const c = randomBytes(100);
+    const s = randomBytes(5000);
+    const pkts = [conv.syn(), conv.synAck(), conv.established(), conv.send('c2s', c), conv.fin('c2s')];
+    for (let i = 0; i < s.length; i += 1000) pkts.push(conv.send('s2c', s.subarray(i, i + 1000)));
+    pkts.push(conv.fin('s2c'), conv.ackOf('s2c'));
+    const r = await run(writePcap({ linkType: 1 }, recs('ethernet', pkts)));
+    const conn = r.conns[0]!;
+    expect(r.joined(conn, 's2c').equals(s)).toBe(true);
+    expect(conn.ended).toBe(T0 + pkts.length - 2); // at the server's FIN
+    expect(conn.afterEnd).toBe(0);
   });
 
   it('abandons a flow with a segment cut by the snapshot length', async () => {
