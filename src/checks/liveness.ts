@@ -150,7 +150,7 @@ export class LivenessDetector implements Detector {
         s = { target: lt.lastIndex, since: view.now, raisedEntries: false, raisedTime: false, episode: 0 };
         this.lag.set(f, s);
       }
-      const have = m ?? -1;
+      const have = m ?? 0;
       if (have >= s.target) {
         if (s.raisedTime || s.raisedEntries) {
           this.ledger.clear(`RG014|${lt.leader.id}|${lt.term}|${f}|${s.episode}`, view.now);
