@@ -118,6 +118,11 @@ export class CommitDetector implements Detector {
     if (view.now - lt.commitLastAt <= tol) return out;
     // A deposed leader's backlogged messages arrive late too: judge only a leader still in its term.
     if (lt.leader.term !== lt.term || view.clusterTerm !== lt.term) return out;
+    // Implementations may clamp the commit they send to what the follower holds (etcd heartbeats do:
+    // min(match, commit)); only a follower that already acknowledged the higher commit index can
+    // prove a regression.
+    const fm = lt.match.get(e.to);
+    if (fm === undefined || fm < lt.commit) return out;
     const L = lt.leader.id;
     const key = `RG009N|${L}|${lt.term}`;
     if (this.ledger.has(key)) return out;

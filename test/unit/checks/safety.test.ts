@@ -239,3 +239,16 @@ describe('RG009 commit-regression', () => {
     expect(critical(run(ev).findings)).toEqual([]);
   });
 });
+
+describe('RG009 clamped commits', () => {
+  it('trap: a leader clamping the commit it sends to a lagging follower while the caught-up one is quiet', () => {
+    const ev: RaftEvent[] = [...replicate(0, 'n1', ['n3'], 2, 0, 0, 10, 0)]; // n1+n3 commit 10
+    // n3 goes quiet; n2 catches up slowly and the leader sends it min(commit, last sent).
+    for (let k = 0, t = 100; k < 10; k++, t += 400) {
+      ev.push(app(t, 'n1', 'n2', 2, k, k === 0 ? 0 : 2, [[k + 1, 2]], Math.min(10, k + 1)), ok(t + 1, 'n2', 'n1', 2, k + 1));
+    }
+    const r = run(ev);
+    expect(critical(r.findings)).toEqual([]);
+    expect(r.engine.snapshot().leader?.match.n2).toBe(10);
+  });
+});
