@@ -166,6 +166,9 @@ export class CommitDetector implements Detector {
         continue;
       }
       this.pending.splice(i, 1);
+      // A commit above every index the leader was ever seen sending is either garbage from the
+      // decoder or beyond proof from the wire: stay silent.
+      if (p.commit > p.lt.lastIndex) continue;
       const L = p.lt.leader.id;
       if (!this.ledger.claim(`RG006|${L}|${p.lt.term}`)) continue;
       const evidence = [ev(`${L} advertises commit ${p.commit} in term ${p.lt.term} (was ${p.prevCommit})`, p.ev)];

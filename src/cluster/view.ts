@@ -272,7 +272,8 @@ export class ClusterView {
     const pos = this.scratchPos;
     pos.length = 0;
     for (const v of this.voters) {
-      if (v === lt.leader.id) pos.push(lt.lastIndex);
+      // The leader holds everything up to its last index, and at least up to its own commit.
+      if (v === lt.leader.id) pos.push(lt.lastIndex > lt.commit ? lt.lastIndex : lt.commit);
       else pos.push(lt.match.get(v) ?? 0);
     }
     if (pos.length < q) return 0;
