@@ -47,6 +47,19 @@ interface PendingQuorum {
   prevCommit: number;
 }
 
+interface PendingOldTerm extends PendingQuorum {
+  entryTerm: number;
+  /** The message reached beyond the commit, so the value was the leader's real commit. */
+  unclamped: boolean;
+  clusterBefore: number;
+}
+
+function lastOf(e: AppendEvent): number {
+  let last = isIndex(e.prevIndex) ? e.prevIndex : 0;
+  if (Array.isArray(e.entries)) for (const x of e.entries) if (x && isIndex(x.index) && x.index > last) last = x.index;
+  return last;
+}
+
 interface PendingRegression {
   lt: LeaderTerm;
   ev: AppendEvent;
@@ -56,6 +69,7 @@ interface PendingRegression {
 export class CommitDetector implements Detector {
   readonly codes = [RG005, RG006, RG009N];
   private readonly pending: PendingQuorum[] = [];
+  private readonly pending5: PendingOldTerm[] = [];
   private readonly regress: PendingRegression[] = [];
 
   constructor(
@@ -66,33 +80,26 @@ export class CommitDetector implements Detector {
   onEvent(e: RaftEvent, view: ClusterView): Finding[] | undefined {
     let out: Finding[] | undefined;
     if (this.pending.length !== 0) out = this.checkPending(view, out);
+    if (this.pending5.length !== 0) out = this.checkOldTerm(view, out);
     if (e.type !== 'append') return out;
     const lt = view.lt;
     if (!lt || !isIndex(e.commit) || e.commit <= 0) return out;
     const c = e.commit;
     if (c < lt.commit) return this.onLower(e, lt, view, out);
     if (c !== lt.commit || c <= view.prevLeaderCommit) return out; // not an advance
-    if (c <= view.prevMaxCommit || !(lt.minCommit < c) || !lt.minCommitEv) return out;
+    // The lower commit must be one that cannot be a per-message clamp (see LeaderTerm.minTrueCommit).
+    if (c <= view.prevMaxCommit || !(lt.minTrueCommit < c) || !lt.minTrueCommitEv) return out;
     const L = lt.leader.id;
     // RG005: the entry at the new commit index is of an earlier term. Terms in a log never
-    // decrease, so no entry of the leader's term exists at or below it.
+    // decrease, so no entry of the leader's term exists at or below it. If the message carried
+    // nothing above the commit, the value may be clamped (the real commit may be higher, on an
+    // own-term entry): then it is judged after the reorder tolerance, and only when the leader is
+    // not known to hold any own-term entry.
     const et = lt.log.get(c);
-    if (et > 0 && et < lt.term && this.ledger.claim(`RG005|${L}|${lt.term}`)) {
-      out = push(
-        out,
-        makeFinding(
-          RG005,
-          view.now,
-          lt.term,
-          [L],
-          `Leader ${L} of term ${lt.term} advanced its commit from ${view.prevLeaderCommit} to ${c}, but entry ${c} is of term ${et}: it committed an earlier-term entry with no entry of its own term at or below it, beyond anything committed before (${view.prevMaxCommit}).`,
-          [
-            ev(`${L} advertised commit ${lt.minCommit} earlier in term ${lt.term}`, lt.minCommitEv),
-            ev(`${L} advances commit to ${c}; its log holds entry ${c} with term ${et} < ${lt.term}`, e),
-          ],
-          { commit: c, entryTerm: et, previousCommit: view.prevLeaderCommit, clusterCommitBefore: view.prevMaxCommit },
-        ),
-      );
+    if (et > 0 && et < lt.term && !this.ledger.has(`RG005|${L}|${lt.term}`)) {
+      const last = lastOf(e);
+      if (this.pending5.length >= 16) this.pending5.shift();
+      this.pending5.push({ lt, commit: c, ev: e, t: view.now, prevCommit: view.prevLeaderCommit, entryTerm: et, unclamped: c < last, clusterBefore: view.prevMaxCommit });
     }
     // RG006: needs every voter's traffic and a settled voter set.
     if (
@@ -197,8 +204,42 @@ export class CommitDetector implements Detector {
     return out;
   }
 
+  private checkOldTerm(view: ClusterView, out: Finding[] | undefined): Finding[] | undefined {
+    const tol = this.th.reorderToleranceMs;
+    while (this.pending5.length !== 0 && view.now - this.pending5[0].t > tol) {
+      const p = this.pending5.shift()!;
+      const lt = p.lt;
+      if (!p.unclamped && (lt.firstOwnIndex !== Infinity || !view.complete)) continue;
+      const L = lt.leader.id;
+      if (!this.ledger.claim(`RG005|${L}|${lt.term}`)) continue;
+      out = push(
+        out,
+        makeFinding(
+          RG005,
+          view.now,
+          lt.term,
+          [L],
+          `Leader ${L} of term ${lt.term} advanced its commit from ${p.prevCommit} to ${p.commit}, but entry ${p.commit} is of term ${p.entryTerm}: it committed an earlier-term entry with no entry of its own term at or below it, beyond anything committed before (${p.clusterBefore}).`,
+          [
+            ev(`${L} advertised commit ${lt.minTrueCommit} earlier in term ${lt.term}, in a message reaching beyond it (so not clamped)`, lt.minTrueCommitEv),
+            ev(`${L} advances commit to ${p.commit}; its log holds entry ${p.commit} with term ${p.entryTerm} < ${lt.term}`, p.ev),
+            ev(
+              p.unclamped
+                ? `that message carries entries above ${p.commit}, so ${p.commit} is the leader's real commit`
+                : `no entry of term ${lt.term} from ${L} observed within ${tol} ms, so its real commit is on an earlier-term entry`,
+            ),
+          ],
+          { commit: p.commit, entryTerm: p.entryTerm, previousCommit: p.prevCommit, clusterCommitBefore: p.clusterBefore },
+        ),
+      );
+    }
+    return out;
+  }
+
   onTick(_t: number, view: ClusterView): Finding[] | undefined {
-    if (this.pending.length === 0) return undefined;
-    return this.checkPending(view, undefined);
+    let out: Finding[] | undefined;
+    if (this.pending.length !== 0) out = this.checkPending(view, out);
+    if (this.pending5.length !== 0) out = this.checkOldTerm(view, out);
+    return out;
   }
 }

@@ -115,6 +115,14 @@ export class LeaderTerm {
   /** Lowest positive leaderCommit it advertised in this term. */
   minCommit = Infinity;
   minCommitEv?: AppendEvent;
+  /**
+   * Lowest leaderCommit advertised in an append that also carried a position above it (prevIndex
+   * or an entry beyond the commit). Implementations may clamp the commit they send to the last
+   * index in the message; such a value cannot have been clamped, so it was the leader's real
+   * commit at that moment. Proof that the leader's commit grew during this term.
+   */
+  minTrueCommit = Infinity;
+  minTrueCommitEv?: AppendEvent;
   commitSeen = false;
   /** Last time an append advertised commit >= `commit` (the leader still stands by its commit). */
   commitLastAt = -Infinity;
@@ -437,6 +445,10 @@ export class ClusterView {
           if (c < lt.minCommit) {
             lt.minCommit = c;
             lt.minCommitEv = ev;
+          }
+          if (c < last && c < lt.minTrueCommit) {
+            lt.minTrueCommit = c;
+            lt.minTrueCommitEv = ev;
           }
           if (c > lt.commit) {
             const old = lt.commit;

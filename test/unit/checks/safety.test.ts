@@ -107,7 +107,7 @@ describe('RG005 previous-term-commit', () => {
     ok(33, 'n3', 'n2', 3, 4),
   ];
   it('raises when a leader advances its commit onto an earlier-term entry', () => {
-    const { findings } = run([...base(), app(40, 'n2', 'n3', 3, 4, 2, [], 4), app(40, 'n2', 'n1', 3, 4, 2, [], 4)]);
+    const { findings } = run([...base(), app(40, 'n2', 'n3', 3, 4, 2, [], 4), app(40, 'n2', 'n1', 3, 4, 2, [], 4)], N, 3000);
     const f = only(findings, 'RG005');
     expect(f).toHaveLength(1);
     expect(f[0].nodes).toEqual(['n2']);
@@ -116,6 +116,14 @@ describe('RG005 previous-term-commit', () => {
   });
   it('trap: commit through an own-term no-op is fine', () => {
     const { findings } = run([...base(), app(40, 'n2', 'n3', 3, 4, 2, [[5, 3]], 3), ok(41, 'n3', 'n2', 3, 5), app(42, 'n2', 'n3', 3, 5, 3, [], 5)], N, 5000);
+    expect(critical(findings)).toEqual([]);
+  });
+  it('trap: a clamped commit (message ends at the commit) observed before the real commit on the own-term no-op', () => {
+    const { findings } = run(
+      [...base(), app(40, 'n2', 'n1', 3, 4, 2, [[5, 3]], 3), ok(41, 'n1', 'n2', 3, 5), app(42, 'n2', 'n3', 3, 3, 2, [[4, 2]], 4), app(43, 'n2', 'n1', 3, 5, 3, [], 5)],
+      N,
+      3000,
+    );
     expect(critical(findings)).toEqual([]);
   });
   it("trap: a new leader's first commit equals the old leader's, even when sent clamped to a lagging follower first", () => {
