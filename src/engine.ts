@@ -53,7 +53,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   reorderToleranceMs: 1000,
   transitionLagMs: 1000,
   staleLeaderGraceMs: 1000,
-  livelockTerms: 3,
+  livelockTerms: 5,
   evalEveryMs: 20,
 };
 

@@ -66,7 +66,12 @@ export class TimingDetector implements Detector {
       return undefined;
     }
     const gap = view.now - l.last;
+    const gapStart = l.last;
     l.last = view.now;
+    // If the follower sent nothing during the whole gap it was down or cut off (the connection
+    // carried nothing either way): an outage, not heartbeat timing.
+    const follower = view.nodes.get(e.to);
+    if (!follower || follower.lastSeen < gapStart) return undefined;
     // Gaps longer than ten election timeouts are outages (RG013's business), not timing.
     if (gap <= 0 || gap > 10 * this.th.electionTimeoutMs) return undefined;
     l.hist[bucketOf(gap)]++;
