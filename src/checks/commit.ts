@@ -104,7 +104,7 @@ export class CommitDetector implements Detector {
     // RG006: needs every voter's traffic and a settled voter set.
     if (
       view.complete &&
-      view.votersKnown &&
+      view.votersSettled &&
       view.voters.has(L) &&
       view.lastConfigIndex <= view.prevLeaderCommit &&
       view.majorityIndex(lt) < c

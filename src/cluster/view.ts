@@ -290,10 +290,26 @@ export class ClusterView {
   }
   private readonly scratchPos: number[] = [];
 
-  private setVoters(list: unknown): void {
+  /** Index and term of the config entry (or snapshot) the voter set came from; 0 = header. */
+  votersIndex = 0;
+  votersTerm = 0;
+
+  /**
+   * Whether the current voter set is settled: from the header, or from a config entry / snapshot
+   * that is known committed (an uncommitted config entry may still be overwritten).
+   */
+  get votersSettled(): boolean {
+    return this.votersKnown && (this.votersIndex === 0 || this.committed.get(this.votersIndex) === this.votersTerm);
+  }
+
+  private setVoters(list: unknown, index: number, term: number): void {
     if (!Array.isArray(list)) return;
+    // A late or duplicated message may carry an older configuration: only a newer one replaces.
+    if (index < this.votersIndex) return;
     const ids = list.filter((v): v is string => typeof v === 'string' && v !== '');
     if (ids.length === 0) return;
+    this.votersIndex = index;
+    this.votersTerm = term;
     this.voters.clear();
     for (const v of ids) {
       this.voters.add(v);
@@ -424,7 +440,7 @@ export class ClusterView {
             }
             if (e.kind === 'config') {
               if (e.index > this.lastConfigIndex) this.lastConfigIndex = e.index;
-              if (e.voters !== undefined) this.setVoters(e.voters);
+              if (e.voters !== undefined) this.setVoters(e.voters, e.index, e.term);
             }
           }
         }
@@ -553,8 +569,8 @@ export class ClusterView {
           to.lastSnapIn = ev;
           to.noteRecv(term);
         }
-        if (ev.voters !== undefined) this.setVoters(ev.voters);
         if (!isIndex(ev.lastIndex) || !isIndex(ev.lastTerm) || ev.lastIndex === 0 || ev.lastTerm > term) return;
+        if (ev.voters !== undefined) this.setVoters(ev.voters, ev.lastIndex, ev.lastTerm);
         // A snapshot holds only committed state: its last entry is committed.
         this.markCommitted(ev.lastIndex, ev.lastTerm, term, ev);
         this.raiseMaxCommit(ev.lastIndex, ev);

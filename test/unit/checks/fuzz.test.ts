@@ -113,7 +113,13 @@ function simulate(seed: number, opts: { lateMs: number; durationMs: number; cras
     if (!n.alive) return;
     const base = { t: now, from, to, term: m.term };
     events.push({ ...base, ...m } as RaftEvent);
-    if (m.type === 'vote' && m.pre) return;
+    if (m.type === 'vote' && m.pre) {
+      // etcd: a granted pre-vote answer carries the pre-vote's (future) term; the voter's term does not change.
+      const upToDate = m.lastTerm > lastTerm(n) || (m.lastTerm === lastTerm(n) && m.lastIndex >= lastIndex(n));
+      const granted = m.term > n.term && upToDate;
+      return send(n.id, from, { type: 'vote_resp', term: granted ? m.term : n.term, granted, pre: true });
+    }
+    if (m.type === 'vote_resp' && m.pre) return;
     stepUp(n, m.term);
     switch (m.type) {
       case 'append': {

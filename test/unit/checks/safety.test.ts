@@ -260,3 +260,22 @@ describe('RG009 clamped commits', () => {
     expect(r.engine.snapshot().leader?.match.n2).toBe(10);
   });
 });
+
+describe('RG006 and membership', () => {
+  it('trap: a configuration change in flight makes the majority uncertain, so it stays silent', () => {
+    const cfg: RaftEvent = {
+      type: 'append', t: 5, from: 'n1', to: 'n2', term: 2, prevIndex: 1, prevTerm: 2,
+      entries: [{ index: 2, term: 2, kind: 'config', voters: ['n1', 'n2', 'n3', 'n4', 'n5'] }, { index: 3, term: 2, kind: 'data', digest: 'z' }], commit: 1,
+    };
+    const ev: RaftEvent[] = [
+      app(0, 'n1', 'n2', 2, 0, 0, [[1, 2]], 0), app(0, 'n1', 'n3', 2, 0, 0, [[1, 2]], 0), ok(1, 'n2', 'n1', 2, 1), ok(1, 'n3', 'n1', 2, 1),
+      app(2, 'n1', 'n2', 2, 1, 2, [], 1),
+      cfg, { ...cfg, to: 'n3' } as RaftEvent,
+      ok(6, 'n2', 'n1', 2, 3), ok(6, 'n3', 'n1', 2, 3), // 3 of the old 3 voters, 3 of the new 5 voters
+      app(7, 'n1', 'n2', 2, 3, 2, [], 3),
+    ];
+    const r = run(ev, { nodes: ['n1', 'n2', 'n3'] }, 3000);
+    expect(critical(r.findings)).toEqual([]);
+    expect(r.engine.snapshot().voters).toEqual(['n1', 'n2', 'n3', 'n4', 'n5']);
+  });
+});
