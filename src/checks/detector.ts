@@ -31,6 +31,8 @@ export interface TrackedFinding {
 
 const MAX_KEYS = 20_000;
 const MAX_CLEARED = 256;
+/** Safety net: open conditions are cleared by their detectors; never hold more than this. */
+const MAX_OPEN = 1024;
 
 /** Dedupe keys and the open/cleared ledger, shared by all detectors of one engine. */
 export class FindingLedger {
@@ -59,6 +61,7 @@ export class FindingLedger {
 
   /** Marks a finding as open (a condition that can clear later). */
   openFinding(key: string, f: Finding): void {
+    if (this.open.size >= MAX_OPEN) this.clear(this.open.keys().next().value as string, f.t);
     this.open.set(key, { key, finding: f, raisedAt: f.t });
   }
 

@@ -139,6 +139,13 @@ export class LivenessDetector implements Detector {
     const lt = view.currentLeader;
     if (!lt || !view.isObserved(lt.leader.id) || lt.leader.term !== lt.term) return out;
     if (lt !== this.lagLeader) {
+      // The previous leader's lag episodes end with its leadership.
+      const prev = this.lagLeader;
+      if (prev) {
+        for (const [f, s] of this.lag) {
+          if (s.raisedEntries || s.raisedTime) this.ledger.clear(`RG014|${prev.leader.id}|${prev.term}|${f}|${s.episode}`, view.now);
+        }
+      }
       this.lagLeader = lt;
       this.lag.clear();
     }

@@ -171,10 +171,22 @@ export class StallDetector implements Detector {
       if (this.lags.size > KEEP) {
         let min = Infinity;
         for (const k of this.lags.keys()) if (k < min) min = k;
+        const old = this.lags.get(min)!;
+        if (old.raised && old.key && old.clearedAt === undefined) this.ledger.clear(old.key, view.now);
         this.lags.delete(min);
       }
     }
     if (s.clearedAt !== undefined) return out;
+    if (lt === view.currentLeader) {
+      // Older leaders' lag windows ended when this leader took over.
+      for (const [term, o] of this.lags) {
+        if (term < lt.term && o.raised && o.key && o.clearedAt === undefined) {
+          o.clearedAt = view.now;
+          const tr = this.ledger.clear(o.key, view.now);
+          if (tr?.finding.details) tr.finding.details.supersededAt = view.now;
+        }
+      }
+    }
     if (lt.commit >= lt.priorMaxCommit) {
       s.clearedAt = view.now;
       if (s.raised && s.key) {

@@ -234,6 +234,8 @@ function criticalOf(events: RaftEvent[], nodes: string[]): Finding[] {
   const out: Finding[] = [];
   for (const ev of events) out.push(...e.apply(ev), ...e.tick(ev.t));
   out.push(...e.tick(events[events.length - 1].t + 10_000));
+  // Open conditions are closed when leadership moves on: only the current leader's can stay open.
+  expect(e.sizes().openFindings).toBeLessThanOrEqual(nodes.length + 2);
   return out.filter((f) => f.severity === 'critical');
 }
 
