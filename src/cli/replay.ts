@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { readCapture, CaptureError, type CaptureProblem } from '../events/capture.js';
 import type { CaptureHeader, Finding, Severity } from '../events/types.js';
 import { SEVERITY_RANK } from '../events/types.js';
-import { createEngine } from '../engine.js';
+import { createEngine, type Thresholds } from '../engine.js';
 import { step } from '../runtime/step.js';
 import { SummaryBuilder, type RunSummary } from '../report/summary.js';
 import { ConfigError, loadReplayConfig } from '../config/load.js';
@@ -27,8 +27,11 @@ export interface ReplayResult {
   problems: CaptureProblem[];
 }
 
-/** The replay itself, with no printing: used by the CLI and by tests that compare live and replay. */
-export async function replayFile(file: string, thresholds = {}): Promise<ReplayResult> {
+/**
+ * The replay itself, with no printing: used by the CLI and by tests that compare live and replay.
+ * Thresholds: the capture header's (what the live run used), overridden by `thresholds`.
+ */
+export async function replayFile(file: string, thresholds: Partial<Thresholds> = {}): Promise<ReplayResult> {
   let engine: ReturnType<typeof createEngine> | undefined;
   let summary: SummaryBuilder | undefined;
   let header: CaptureHeader | undefined;
@@ -43,7 +46,7 @@ export async function replayFile(file: string, thresholds = {}): Promise<ReplayR
   const read = await readCapture(file, {
     onHeader(h) {
       header = h;
-      engine = createEngine({ nodes: h.nodes, observed: h.observed, thresholds });
+      engine = createEngine({ nodes: h.nodes, observed: h.observed, thresholds: { ...(h.thresholds as Partial<Thresholds>), ...thresholds } });
       summary = new SummaryBuilder(h.cluster, h.nodes);
     },
     onEvent(ev) {

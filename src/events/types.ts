@@ -147,6 +147,11 @@ export interface CaptureHeader {
   startedAt?: number;
   /** Free-form origin, e.g. "raftguard run", "sim seed=42", "pcap:file.pcapng". */
   source?: string;
+  /**
+   * Check thresholds the writer ran with (names as in the config's `thresholds:`), so a replay
+   * judges time the way the live run did. A replay's --config overrides them.
+   */
+  thresholds?: Record<string, number>;
 }
 
 export const CAPTURE_VERSION = 1;

@@ -128,5 +128,11 @@ export function validateHeader(o: unknown): CaptureHeader | FieldProblem {
       return problem(f, 'an array of node id strings', v);
     }
   }
+  if (h.thresholds !== undefined) {
+    const t = h.thresholds;
+    if (typeof t !== 'object' || t === null || Array.isArray(t) || !Object.values(t).every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0)) {
+      return problem('thresholds', 'an object of non-negative numbers', t);
+    }
+  }
   return h as unknown as CaptureHeader;
 }

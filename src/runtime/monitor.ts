@@ -61,6 +61,7 @@ export class Monitor {
       ...(opts.observed ? { observed: opts.observed } : {}),
       startedAt: opts.startedAt,
       source: 'raftguard run',
+      ...(opts.thresholds && Object.keys(opts.thresholds).length ? { thresholds: { ...opts.thresholds } as Record<string, number> } : {}),
     };
   }
 

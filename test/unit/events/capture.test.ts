@@ -47,6 +47,13 @@ describe('readCapture', () => {
     await expect(read(p)).rejects.toThrow(/field "version": expected 1 .*got number 2/);
   });
 
+  it('checks the optional thresholds carried in the header', async () => {
+    const bad = file('thr.jsonl', '{"raftguard":"capture","version":1,"cluster":"x","thresholds":{"stallMs":"soon"}}\n');
+    await expect(read(bad)).rejects.toThrow(/field "thresholds": expected an object of non-negative numbers/);
+    const ok = file('thr2.jsonl', '{"raftguard":"capture","version":1,"cluster":"x","thresholds":{"stallMs":1500}}\n');
+    await expect(read(ok)).resolves.toMatchObject({ events: 0 });
+  });
+
   it('rejects an empty file and a missing file with clear messages', async () => {
     await expect(read(file('empty.jsonl', ''))).rejects.toThrow(/empty file/);
     await expect(read(join(dir, 'nope.jsonl'))).rejects.toBeInstanceOf(CaptureError);
