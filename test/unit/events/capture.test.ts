@@ -51,7 +51,7 @@ describe('readCapture', () => {
     const bad = file('thr.jsonl', '{"raftguard":"capture","version":1,"cluster":"x","thresholds":{"stallMs":"soon"}}\n');
     await expect(read(bad)).rejects.toThrow(/field "thresholds": expected an object of non-negative numbers/);
     const ok = file('thr2.jsonl', '{"raftguard":"capture","version":1,"cluster":"x","thresholds":{"stallMs":1500}}\n');
-    await expect(read(ok)).resolves.toMatchObject({ events: 0 });
+    await expect(read(ok)).resolves.toMatchObject({ events: [], problems: [] });
   });
 
   it('rejects an empty file and a missing file with clear messages', async () => {
