@@ -88,7 +88,7 @@ export class TimingDetector implements Detector {
     const limit = this.th.heartbeatMarginRatio * et;
     for (const [L, byTo] of this.links) {
       for (const [F, l] of byTo) {
-        if (l.n < 50) continue;
+        if (l.n < 200) continue; // with fewer gaps the "p99" is just the single worst one
         const p99 = percentile(l.hist, l.n, 0.99);
         if (p99 <= limit) continue;
         if (!this.ledger.claim(`RG015|${L}|${F}`)) continue;

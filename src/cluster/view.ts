@@ -600,7 +600,21 @@ export class ClusterView {
         this.seeTerm(from, term, t);
         return;
       }
-      case 'heartbeat_resp':
+      case 'heartbeat_resp': {
+        this.seeTerm(from, term, t);
+        // An answer to the leader of its term: shows that leader is alive even when only the
+        // leader's inbound traffic is observed.
+        const lt = term > 0 ? this.leaderTerms.get(term) : undefined;
+        if (lt && lt.leader.id === ev.to) {
+          this.lt = lt;
+          this.prevLeaderCommit = lt.commit;
+          if (from.term === term) {
+            from.leader = lt.leader.id;
+            if (from.role !== 'leader') from.role = 'follower';
+          }
+        }
+        return;
+      }
       case 'timeout_now': {
         this.seeTerm(from, term, t);
         return;
