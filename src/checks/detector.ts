@@ -69,6 +69,9 @@ export class FindingLedger {
     const tr = this.open.get(key);
     if (!tr) return undefined;
     this.open.delete(key);
+    // The finding already handed out stays as it was; the cleared record gets its own copy to
+    // which the detector adds how it ended.
+    tr.finding = { ...tr.finding, details: { ...tr.finding.details } };
     tr.clearedAt = t;
     this.cleared.push(tr);
     if (this.cleared.length > MAX_CLEARED) this.cleared.shift();
