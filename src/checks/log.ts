@@ -94,6 +94,25 @@ export class LogDetector implements Detector {
         ),
       );
     }
+    for (const l of view.lostAcked) {
+      if (!this.ledger.claim(`RG004F|${l.follower}|${l.term}`)) continue;
+      out = push(
+        out,
+        makeFinding(
+          RG004,
+          view.now,
+          l.term,
+          [l.follower, l.leader],
+          `${l.follower} acknowledged holding index ${l.match} of leader ${l.leader} in term ${l.term}, then rejected an append at index ${l.prevIndex} (committed) in the same term: it removed or replaced entries at or below the commit index.`,
+          [
+            ev(`${l.follower} acknowledged index ${l.match} to ${l.leader} in term ${l.term}`, l.ackEv),
+            ev(`${l.leader} sends an append with prevIndex ${l.prevIndex}, which ${l.follower} had acknowledged`, l.request),
+            ev(`${l.follower} rejects it, still in term ${l.term}: the entry at ${l.prevIndex} is no longer in its log`, l.reject),
+          ],
+          { follower: l.follower, prevIndex: l.prevIndex, acknowledged: l.match },
+        ),
+      );
+    }
     for (const c of view.conflicts) {
       const lo = Math.min(c.term, c.otherTerm);
       const hi = Math.max(c.term, c.otherTerm);

@@ -140,6 +140,8 @@ export class LeaderTerm {
   readonly priorMaxCommit: number;
   /** Recent appends by target (to pair responses that carry no match), bounded. */
   readonly sentById = new Map<string, number>();
+  /** Per follower: pairing of rejects with their request, and when each ack level was reached. */
+  readonly followers = new Map<NodeId, FollowerTrack>();
 
   constructor(
     readonly leader: NodeRec,
@@ -152,6 +154,30 @@ export class LeaderTerm {
     this.log = new TermWindow(logWindow);
     this.priorMaxCommit = priorMaxCommit;
   }
+}
+
+/** What a leader sent one follower in its term, to pair a reject with its request. */
+export interface FollowerTrack {
+  /** Appends observed since the follower's last response (1 = the next response is unambiguous). */
+  outstanding: number;
+  lastPrev: number;
+  lastEv?: AppendEvent;
+  /** When the follower's matchIndex in this term first reached its current value. */
+  matchAt: number;
+  /** prevIndex of requests by id (bounded). */
+  prevById?: Map<string, AppendEvent>;
+}
+
+/** A follower rejected an append at an index it had already acknowledged and that is committed. */
+export interface LostAcked {
+  follower: NodeId;
+  leader: NodeId;
+  term: number;
+  prevIndex: number;
+  match: number;
+  ackEv: RaftEvent;
+  request: AppendEvent;
+  reject: RaftEvent;
 }
 
 /** A committed-index fact that contradicts an earlier one (RG009, cross-term part). */
@@ -219,6 +245,7 @@ export class ClusterView {
   newLeaderTerm = false;
   readonly conflicts: CommitConflict[] = [];
   readonly overwrites: CommittedOverwrite[] = [];
+  readonly lostAcked: LostAcked[] = [];
 
   constructor(th: Thresholds, nodes?: NodeId[], observed?: NodeId[]) {
     this.th = th;
@@ -385,6 +412,53 @@ export class ClusterView {
     }
   }
 
+  private followerTrack(lt: LeaderTerm, id: NodeId): FollowerTrack {
+    let ft = lt.followers.get(id);
+    if (!ft) {
+      ft = { outstanding: 0, lastPrev: -1, matchAt: this.now };
+      lt.followers.set(id, ft);
+    }
+    return ft;
+  }
+
+  /**
+   * A follower at the leader's term rejected an append. In a correct follower the entries it
+   * acknowledged to this leader stay in its log for the whole term (truncation only removes
+   * entries that conflict with this leader's, and those it acknowledged are this leader's). So a
+   * reject of an append whose prevIndex it had acknowledged means it lost them. The reject is paired
+   * with its request by id, or only when exactly one append was outstanding; the acknowledgement
+   * must have been observed more than the reorder tolerance earlier (a reject written before the
+   * ack can be observed a little after it).
+   */
+  private onReject(ev: RaftEvent & { type: 'append_resp' }, from: NodeRec, to: NodeRec, term: number): void {
+    const lt = this.leaderTerms.get(term);
+    if (!lt || lt.leader !== to) return;
+    const ft = lt.followers.get(from.id);
+    if (!ft) return;
+    let req: AppendEvent | undefined;
+    if (typeof ev.id === 'string') req = ft.prevById?.get(ev.id);
+    else if (ft.outstanding === 1) req = ft.lastEv;
+    ft.outstanding = 0;
+    if (!req || req.term !== term || !isIndex(req.prevIndex)) return;
+    const p = req.prevIndex;
+    const m = lt.match.get(from.id);
+    if (m === undefined || p <= 0 || p > m) return;
+    if (this.now - ft.matchAt <= this.th.reorderToleranceMs) return;
+    if (p > this.maxCommit) return; // only committed entries are protected
+    // A follower that installed a snapshot may no longer hold entries below it as a log.
+    if (from.lastSnapIn && isIndex(from.lastSnapIn.lastIndex) && from.lastSnapIn.lastIndex >= p) return;
+    this.lostAcked.push({
+      follower: from.id,
+      leader: to.id,
+      term,
+      prevIndex: p,
+      match: m,
+      ackEv: lt.matchEv.get(from.id)!,
+      request: req,
+      reject: ev,
+    });
+  }
+
   private raiseMaxCommit(c: number, ev: RaftEvent): void {
     if (c > this.maxCommit) {
       this.maxCommit = c;
@@ -396,6 +470,7 @@ export class ClusterView {
   apply(ev: RaftEvent): void {
     this.conflicts.length = 0;
     this.overwrites.length = 0;
+    this.lostAcked.length = 0;
     this.lt = undefined;
     this.newLeaderTerm = false;
     this.prevMaxCommit = this.maxCommit;
@@ -455,6 +530,17 @@ export class ClusterView {
           if (lt.sentById.size >= 64) lt.sentById.clear();
           lt.sentById.set(to.id + '\u0000' + ev.id, last);
         }
+        if (to && isIndex(ev.prevIndex)) {
+          const ft = this.followerTrack(lt, to.id);
+          ft.outstanding++;
+          ft.lastPrev = ev.prevIndex;
+          ft.lastEv = ev;
+          if (typeof ev.id === 'string') {
+            ft.prevById ??= new Map();
+            if (ft.prevById.size >= 32) ft.prevById.clear();
+            ft.prevById.set(ev.id, ev);
+          }
+        }
         const c = ev.commit;
         if (isIndex(c) && c > 0) {
           lt.commitSeen = true;
@@ -513,7 +599,10 @@ export class ClusterView {
         this.seeTerm(from, term, t);
         if (typeof ev.to !== 'string' || ev.to === '') return;
         const to = this.node(ev.to);
-        if (ev.success !== true) return;
+        if (ev.success !== true) {
+          if (ev.type === 'append_resp') this.onReject(ev, from, to, term);
+          return;
+        }
         let match = isIndex(ev.match) ? ev.match : -1;
         let entryTerm = -1;
         if (ev.type === 'snapshot_resp') {
@@ -550,9 +639,12 @@ export class ClusterView {
           }
         }
         const prev = lt.match.get(from.id);
+        const ft = this.followerTrack(lt, from.id);
+        ft.outstanding = 0;
         if (prev === undefined || match > prev) {
           lt.match.set(from.id, match);
           lt.matchEv.set(from.id, ev);
+          ft.matchAt = t;
         }
         if (lt.establishedAt === undefined) {
           let acked = this.voters.has(to.id) ? 1 : 0;

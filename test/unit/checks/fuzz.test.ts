@@ -46,7 +46,7 @@ interface Node {
   restartAt: number;
 }
 
-function simulate(seed: number, opts: { lateMs: number; durationMs: number; crash: number; bug?: 'old-term-commit' | 'stale-vote' | 'lose-term'; style?: 'classic' | 'etcd' | 'clamp' }): { events: RaftEvent[]; commits: number } {
+function simulate(seed: number, opts: { lateMs: number; durationMs: number; crash: number; bug?: 'old-term-commit' | 'stale-vote' | 'lose-term' | 'truncate'; style?: 'classic' | 'etcd' | 'clamp' }): { events: RaftEvent[]; commits: number } {
   const r = rng(seed);
   const ids = ['n1', 'n2', 'n3', 'n4', 'n5'].slice(0, 3 + Math.floor(r() * 2) * 2);
   const q = (ids.length >> 1) + 1;
@@ -127,6 +127,8 @@ function simulate(seed: number, opts: { lateMs: number; durationMs: number; cras
         n.role = 'follower';
         n.deadline = now + elTimeout();
         if (m.prevIndex > lastIndex(n) || n.log[m.prevIndex].term !== m.prevTerm) return send(n.id, from, { type: 'append_resp', term: n.term, success: false });
+        // Bug: truncate after the last new entry even when nothing conflicts (a stale append then cuts acknowledged, committed entries).
+        if (opts.bug === 'truncate' && m.prevIndex + m.entries.length < lastIndex(n)) n.log.length = m.prevIndex + m.entries.length + 1;
         for (const e of m.entries) {
           if (e.index <= lastIndex(n) && n.log[e.index].term !== e.term) n.log.length = e.index;
           if (e.index > lastIndex(n)) n.log.push({ term: e.term, digest: e.digest! });
@@ -268,7 +270,7 @@ describe('fuzz: etcd-style heartbeats and clamped commits', () => {
 });
 
 describe('fuzz: the same simulator with a bug switched on is caught', () => {
-  const caught = (bug: 'old-term-commit' | 'stale-vote' | 'lose-term') => {
+  const caught = (bug: 'old-term-commit' | 'stale-vote' | 'lose-term' | 'truncate') => {
     const codes = new Set<string>();
     for (let seed = 1; seed <= 40; seed++) {
       const { events } = simulate(seed, { lateMs: 400, durationMs: 15000, crash: 0.008, bug });
@@ -281,6 +283,9 @@ describe('fuzz: the same simulator with a bug switched on is caught', () => {
   });
   it('votes without the up-to-date check: RG008', () => {
     expect(caught('stale-vote')).toContain('RG008');
+  });
+  it('follower truncating acknowledged, committed entries on a stale append: RG004', () => {
+    expect(caught('truncate')).toContain('RG004');
   });
   it('term and vote lost on restart: RG007', () => {
     expect(caught('lose-term')).toContain('RG007');

@@ -279,3 +279,26 @@ describe('RG006 and membership', () => {
     expect(r.engine.snapshot().voters).toEqual(['n1', 'n2', 'n3', 'n4', 'n5']);
   });
 });
+
+describe('RG004 on the follower side', () => {
+  const base = (): RaftEvent[] => [...replicate(0, 'n1', ['n2', 'n3'], 2, 0, 0, 5, 0), ok(20, 'n2', 'n1', 2, 5), ok(20, 'n3', 'n1', 2, 5)]; // acked 5; commit 5
+  const reject = (t: number): RaftEvent => ({ type: 'append_resp', t, from: 'n2', to: 'n1', term: 2, success: false, hint: 2 });
+  it('raises when a follower rejects, in the same term, an index it acknowledged and that is committed', () => {
+    const { findings } = run([...base(), app(2000, 'n1', 'n2', 2, 4, 2, [[5, 2]], 5), reject(2001)]);
+    const f = only(findings, 'RG004');
+    expect(f).toHaveLength(1);
+    expect(f[0].nodes).toEqual(['n2', 'n1']);
+    expect(f[0].details).toMatchObject({ follower: 'n2', prevIndex: 4, acknowledged: 5 });
+    expect(f[0].evidence.map((e) => e.event?.type)).toEqual(['append_resp', 'append', 'append_resp']);
+  });
+  it('trap: pipelined appends make the pairing ambiguous, an old reject observed just after the ack, and a reject beyond the ack', () => {
+    const ev: RaftEvent[] = [
+      ...base(),
+      app(2000, 'n1', 'n2', 2, 4, 2, [[5, 2]], 5), app(2000, 'n1', 'n2', 2, 8, 2, [[9, 2]], 5), reject(2001), // two outstanding
+      app(2100, 'n1', 'n3', 2, 9, 2, [[10, 2]], 5), { type: 'append_resp', t: 2101, from: 'n3', to: 'n1', term: 2, success: false }, // prev 9 > acked 5
+    ];
+    expect(critical(run(ev).findings)).toEqual([]);
+    const early: RaftEvent[] = [app(0, 'n1', 'n2', 2, 0, 0, range(1, 3, 2), 0), app(1, 'n1', 'n2', 2, 2, 2, [[3, 2]], 0), ok(2, 'n2', 'n1', 2, 3), app(3, 'n1', 'n3', 2, 3, 2, [], 3), reject(4)];
+    expect(critical(run(early).findings)).toEqual([]);
+  });
+});
