@@ -7,7 +7,7 @@
 
 import type { AppendEvent, Finding, RaftEvent } from '../events/types.js';
 import type { ClusterView, LeaderTerm } from '../cluster/view.js';
-import { isIndex } from '../cluster/view.js';
+import { isIndex, notInQuorumFor } from '../cluster/view.js';
 import type { Thresholds } from '../engine.js';
 import type { CodeInfo, Detector, FindingLedger } from './detector.js';
 import { ev, makeFinding, push } from './detector.js';
@@ -107,7 +107,7 @@ export class CommitDetector implements Detector {
       view.votersSettled &&
       view.voters.has(L) &&
       view.lastConfigIndex <= view.prevLeaderCommit &&
-      view.majorityIndex(lt) < c
+      (view.majorityIndex(lt) < c || notInQuorumFor(lt.followers.get(e.to), c) !== undefined)
     ) {
       // Acks travel on other connections and may be observed after the commit: judge after the
       // reorder tolerance, counting acks observed by then.
@@ -159,35 +159,36 @@ export class CommitDetector implements Detector {
     );
   }
 
+  /**
+   * Judged after the reorder tolerance (acks travel on other connections and may be observed after
+   * the commit). A follower counts toward the quorum of index c when it acknowledged c in the term
+   * and was not told commit >= c on its own channel before being sent c (see FollowerTrack.early).
+   */
   private checkPending(view: ClusterView, out: Finding[] | undefined): Finding[] | undefined {
     const tol = this.th.reorderToleranceMs;
-    for (let i = 0; i < this.pending.length; ) {
-      const p = this.pending[i];
-      const held = view.majorityIndex(p.lt);
-      if (held >= p.commit || !view.complete) {
-        this.pending.splice(i, 1);
-        continue;
-      }
-      if (view.now - p.t <= tol) {
-        i++;
-        continue;
-      }
-      this.pending.splice(i, 1);
+    while (this.pending.length !== 0 && view.now - this.pending[0].t > tol) {
+      const p = this.pending.shift()!;
+      if (!view.complete) continue;
       // A commit above every index the leader was ever seen sending is either garbage from the
       // decoder or beyond proof from the wire: stay silent.
       if (p.commit > p.lt.lastIndex) continue;
       const L = p.lt.leader.id;
-      if (!this.ledger.claim(`RG006|${L}|${p.lt.term}`)) continue;
+      let count = view.voters.has(L) ? 1 : 0;
       const evidence = [ev(`${L} advertises commit ${p.commit} in term ${p.lt.term} (was ${p.prevCommit})`, p.ev)];
       for (const v of view.voters) {
         if (v === L) continue;
         const m = p.lt.match.get(v);
-        evidence.push(
-          m === undefined
-            ? ev(`${v}: no successful append response in term ${p.lt.term} observed`)
-            : ev(`${v}: highest matchIndex in term ${p.lt.term} is ${m}`, p.lt.matchEv.get(v)),
-        );
+        const early = notInQuorumFor(p.lt.followers.get(v), p.commit);
+        if (m !== undefined && m >= p.commit && !early) {
+          count++;
+          continue;
+        }
+        if (early) evidence.push(ev(`${v} was told commit >= ${p.commit} before any append carrying index ${p.commit} was sent to it`, early));
+        else if (m === undefined) evidence.push(ev(`${v}: no successful append response in term ${p.lt.term} observed`));
+        else evidence.push(ev(`${v}: highest matchIndex in term ${p.lt.term} is ${m}`, p.lt.matchEv.get(v)));
       }
+      if (count >= view.quorum) continue;
+      if (!this.ledger.claim(`RG006|${L}|${p.lt.term}`)) continue;
       out = push(
         out,
         makeFinding(
@@ -195,9 +196,9 @@ export class CommitDetector implements Detector {
           view.now,
           p.lt.term,
           [L],
-          `Leader ${L} of term ${p.lt.term} advertised commit ${p.commit}, but only index ${held} is known held by a majority (${view.quorum} of ${view.voters.size} voters), ${tol} ms after the fact.`,
+          `Leader ${L} of term ${p.lt.term} advertised commit ${p.commit}, but only ${count} of ${view.voters.size} voters (quorum ${view.quorum}) can have held index ${p.commit} when it did.`,
           evidence,
-          { commit: p.commit, majorityIndex: held, quorum: view.quorum, voters: [...view.voters] },
+          { commit: p.commit, holders: count, quorum: view.quorum, majorityIndex: view.majorityIndex(p.lt), voters: [...view.voters] },
         ),
       );
     }

@@ -157,6 +157,12 @@ export class LeaderTerm {
 }
 
 /** What a leader sent one follower in its term, to pair a reject with its request. */
+export function notInQuorumFor(ft: FollowerTrack | undefined, c: number): AppendEvent | undefined {
+  if (!ft) return undefined;
+  for (const f of ft.early) if (f.s < c && c <= f.k) return f.ev;
+  return undefined;
+}
+
 export interface FollowerTrack {
   /** Appends observed since the follower's last response (1 = the next response is unambiguous). */
   outstanding: number;
@@ -166,6 +172,15 @@ export interface FollowerTrack {
   matchAt: number;
   /** prevIndex of requests by id (bounded). */
   prevById?: Map<string, AppendEvent>;
+  /** Highest index this leader's appends to the follower carried (prevIndex or entries) in the term. */
+  maxSent: number;
+  /**
+   * Facts "commit k was advertised to this follower while nothing above s had been sent to it"
+   * (k > s), newest last, bounded. Appends on one leader->follower channel are observed in send
+   * order, so the follower cannot have acknowledged any index in (s, k] before the leader's commit
+   * reached k: it was not part of the quorum that committed those indices.
+   */
+  readonly early: { k: number; s: number; ev: AppendEvent }[];
 }
 
 /** A follower rejected an append at an index it had already acknowledged and that is committed. */
@@ -415,7 +430,7 @@ export class ClusterView {
   private followerTrack(lt: LeaderTerm, id: NodeId): FollowerTrack {
     let ft = lt.followers.get(id);
     if (!ft) {
-      ft = { outstanding: 0, lastPrev: -1, matchAt: this.now };
+      ft = { outstanding: 0, lastPrev: -1, matchAt: this.now, maxSent: -1, early: [] };
       lt.followers.set(id, ft);
     }
     return ft;
@@ -540,6 +555,21 @@ export class ClusterView {
             if (ft.prevById.size >= 32) ft.prevById.clear();
             ft.prevById.set(ev.id, ev);
           }
+          const k = ev.commit;
+          if (isIndex(k) && k > ft.maxSent && k > 0) {
+            const e = ft.early;
+            const tail = e.length ? e[e.length - 1] : undefined;
+            if (tail && tail.s === ft.maxSent) {
+              if (k > tail.k) {
+                tail.k = k;
+                tail.ev = ev;
+              }
+            } else {
+              if (e.length >= 8) e.shift();
+              e.push({ k, s: ft.maxSent, ev });
+            }
+          }
+          if (last > ft.maxSent) ft.maxSent = last;
         }
         const c = ev.commit;
         if (isIndex(c) && c > 0) {

@@ -46,7 +46,7 @@ interface Node {
   restartAt: number;
 }
 
-function simulate(seed: number, opts: { lateMs: number; durationMs: number; crash: number; bug?: 'old-term-commit' | 'stale-vote' | 'lose-term' | 'truncate'; style?: 'classic' | 'etcd' | 'clamp' }): { events: RaftEvent[]; commits: number } {
+function simulate(seed: number, opts: { lateMs: number; durationMs: number; crash: number; bug?: 'old-term-commit' | 'stale-vote' | 'lose-term' | 'truncate' | 'commit-early'; style?: 'classic' | 'etcd' | 'clamp' }): { events: RaftEvent[]; commits: number } {
   const r = rng(seed);
   const ids = ['n1', 'n2', 'n3', 'n4', 'n5'].slice(0, 3 + Math.floor(r() * 2) * 2);
   const q = (ids.length >> 1) + 1;
@@ -206,7 +206,11 @@ function simulate(seed: number, opts: { lateMs: number; durationMs: number; cras
         continue;
       }
       if (n.role === 'leader') {
-        if (r() < (opts.bug === 'old-term-commit' ? 0.05 : 0.3)) n.log.push({ term: n.term, digest: `c${digestSeq++}` });
+        if (r() < (opts.bug === 'old-term-commit' ? 0.05 : 0.3)) {
+          n.log.push({ term: n.term, digest: `c${digestSeq++}` });
+          // Bug: commit a new entry before any follower has it.
+          if (opts.bug === 'commit-early' && r() < 0.1) n.commit = lastIndex(n);
+        }
         for (const p of ids) {
           if (p === n.id) continue;
           // etcd: heartbeats carry min(match, commit); appends only when there is something to send.
@@ -270,7 +274,7 @@ describe('fuzz: etcd-style heartbeats and clamped commits', () => {
 });
 
 describe('fuzz: the same simulator with a bug switched on is caught', () => {
-  const caught = (bug: 'old-term-commit' | 'stale-vote' | 'lose-term' | 'truncate') => {
+  const caught = (bug: 'old-term-commit' | 'stale-vote' | 'lose-term' | 'truncate' | 'commit-early') => {
     const codes = new Set<string>();
     for (let seed = 1; seed <= 40; seed++) {
       const { events } = simulate(seed, { lateMs: 400, durationMs: 15000, crash: 0.008, bug });
@@ -286,6 +290,9 @@ describe('fuzz: the same simulator with a bug switched on is caught', () => {
   });
   it('follower truncating acknowledged, committed entries on a stale append: RG004', () => {
     expect(caught('truncate')).toContain('RG004');
+  });
+  it('commit before a majority holds the entry: RG006', () => {
+    expect(caught('commit-early')).toContain('RG006');
   });
   it('term and vote lost on restart: RG007', () => {
     expect(caught('lose-term')).toContain('RG007');

@@ -148,7 +148,18 @@ describe('RG006 commit-without-quorum', () => {
     const { findings } = run(ev(5, 1), N, 3000);
     const f = only(findings, 'RG006');
     expect(f).toHaveLength(1);
-    expect(f[0].details).toMatchObject({ commit: 3, majorityIndex: 2 });
+    expect(f[0].details).toMatchObject({ commit: 3, majorityIndex: 2, holders: 1 });
+  });
+  it('raises when the leader sends the commit together with the entry, even though acks follow within ms', () => {
+    const ev: RaftEvent[] = [
+      ...replicate(0, 'n1', ['n2', 'n3'], 2, 0, 0, 2, 0),
+      ok(5, 'n2', 'n1', 2, 2), ok(5, 'n3', 'n1', 2, 2),
+      app(10, 'n1', 'n2', 2, 2, 2, [[3, 2]], 3), app(10, 'n1', 'n3', 2, 2, 2, [[3, 2]], 3), // committed before anyone has it
+      ok(12, 'n2', 'n1', 2, 3), ok(12, 'n3', 'n1', 2, 3),
+    ];
+    const f = only(run(ev, N, 3000).findings, 'RG006');
+    expect(f).toHaveLength(1);
+    expect(f[0].details).toMatchObject({ commit: 3, holders: 1, quorum: 2 });
   });
   it('trap: the ack that made the quorum is observed after the commit (other connection)', () => {
     expect(critical(run(ev(5, 3), N, 3000).findings)).toEqual([]);
@@ -240,8 +251,8 @@ describe('RG009 commit-regression', () => {
   it('trap: etcd heartbeats carry min(match, commit), reordered commits, and a restarted leader with a lower commit in a new term', () => {
     const ev: RaftEvent[] = [...replicate(0, 'n1', ['n2', 'n3'], 2, 0, 0, 10, 0)];
     ev.push(hb(100, 'n1', 'n2', 2, 0), hb(100, 'n1', 'n3', 2, 4));
-    ev.push(app(110, 'n1', 'n2', 2, 10, 2, [[11, 2]], 11), app(111, 'n1', 'n3', 2, 10, 2, [[11, 2]], 10)); // reordered
-    ev.push(ok(112, 'n2', 'n1', 2, 11));
+    ev.push(app(110, 'n1', 'n2', 2, 10, 2, [[11, 2]], 10), app(110, 'n1', 'n3', 2, 10, 2, [[11, 2]], 10), ok(111, 'n2', 'n1', 2, 11));
+    ev.push(app(113, 'n1', 'n2', 2, 11, 2, [], 11), app(112, 'n1', 'n3', 2, 11, 2, [], 10)); // observed out of order
     ev.push(vote(5000, 'n1', 'n2', 3, 11, 2), grant(5001, 'n2', 'n1', 3));
     ev.push(app(5002, 'n1', 'n2', 3, 11, 2, [[12, 3]], 0), app(5003, 'n1', 'n2', 3, 12, 3, [], 3)); // volatile commit after restart
     expect(critical(run(ev).findings)).toEqual([]);
