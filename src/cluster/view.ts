@@ -700,6 +700,11 @@ export class ClusterView {
         if (lt && lt.leader === from) {
           this.learnLeaderEntry(lt, ev.lastIndex, ev.lastTerm, ev);
           if (ev.lastIndex > lt.lastIndex) lt.lastIndex = ev.lastIndex;
+          if (to) {
+            // The snapshot carries everything up to lastIndex to this follower.
+            const ft = this.followerTrack(lt, to.id);
+            if (ev.lastIndex > ft.maxSent) ft.maxSent = ev.lastIndex;
+          }
         }
         return;
       }
