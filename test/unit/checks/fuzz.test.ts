@@ -46,7 +46,7 @@ interface Node {
   restartAt: number;
 }
 
-function simulate(seed: number, opts: { lateMs: number; durationMs: number; crash: number; bug?: 'old-term-commit' | 'stale-vote' | 'lose-term' | 'truncate' | 'commit-early'; style?: 'classic' | 'etcd' | 'clamp' }): { events: RaftEvent[]; commits: number } {
+function simulate(seed: number, opts: { lateMs: number; durationMs: number; crash: number; bug?: 'old-term-commit' | 'stale-vote' | 'lose-term' | 'truncate' | 'commit-early'; style?: 'classic' | 'etcd' | 'clamp'; partitions?: boolean }): { events: RaftEvent[]; commits: number } {
   const r = rng(seed);
   const ids = ['n1', 'n2', 'n3', 'n4', 'n5'].slice(0, 3 + Math.floor(r() * 2) * 2);
   const q = (ids.length >> 1) + 1;
@@ -60,7 +60,11 @@ function simulate(seed: number, opts: { lateMs: number; durationMs: number; cras
   let now = 0;
   let digestSeq = 0;
   let maxCommitEver = 0;
+  // Partitions: now and then one node is cut off from the others for a while.
+  let isolated = '';
+  let isolatedUntil = 0;
   const send = (from: string, to: string, m: Msg) => {
+    if (now < isolatedUntil && (from === isolated || to === isolated)) return;
     if (r() < 0.05) return; // drop
     const copies = r() < 0.03 ? 2 : 1;
     for (let c = 0; c < copies; c++) {
@@ -186,6 +190,10 @@ function simulate(seed: number, opts: { lateMs: number; durationMs: number; cras
       continue;
     }
     nextTick += 25;
+    if (opts.partitions && now >= isolatedUntil && r() < 0.01) {
+      isolated = ids[Math.floor(r() * ids.length)];
+      isolatedUntil = now + 500 + r() * 2500;
+    }
     for (const n of nodes.values()) {
       if (!n.alive) {
         if (now >= n.restartAt) {
@@ -264,7 +272,7 @@ describe('fuzz: etcd-style heartbeats and clamped commits', () => {
   for (const style of ['etcd', 'clamp'] as const) {
     it(`${style}: 30 seeds raise no critical finding`, () => {
       for (let seed = 100; seed < 130; seed++) {
-        const { events, commits } = simulate(seed, { lateMs: 400, durationMs: 15000, crash: 0.008, style });
+        const { events, commits } = simulate(seed, { lateMs: 400, durationMs: 15000, crash: 0.008, style, partitions: true });
         expect(commits).toBeGreaterThan(5);
         const crit = criticalOf(events, [...new Set(events.map((e) => e.to))].sort());
         expect(crit.map((f) => `seed ${seed}: ${f.code} ${f.message}`)).toEqual([]);
