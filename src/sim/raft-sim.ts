@@ -431,7 +431,29 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
       if (bug === 'divergentSameIndexTerm' && e.term === n.term && e.kind === 'data' && rnd() < 0.05) digest = hex(rnd() * 2 ** 32) + 'ffffffff';
       entries.push({ index: i, term: e.term, kind: e.kind, digest, size: e.size });
     }
-    send(now, n, p, { type: 'append', term: n.term, prevIndex, prevTerm: n.log[prevIndex]!.term, entries, commit: n.commit }, `${n.id}>${p}#${++msgSeq}`);
+    const id = `${n.id}>${p}#${++msgSeq}`;
+    if ((bug === 'commitWithoutMajority' || bug === 'commitOldTermByCounting') && n.commit > maxObservedCommit) judgeCommit(n, id);
+    send(now, n, p, { type: 'append', term: n.term, prevIndex, prevTerm: n.log[prevIndex]!.term, entries, commit: n.commit }, id);
+  }
+
+  // Ground truth for the commit bugs, judged when the leader advertises the commit (what the wire can
+  // show): too few members really hold it, or it is an earlier-term entry with no own-term entry at or
+  // below it on a majority. Manifest once that advertisement is observed.
+  function judgeCommit(n: SimNode, id: string): void {
+    const N = n.commit;
+    const holds = (i: number): number =>
+      ids.filter((p) => {
+        const q = nodes.get(p)!;
+        return q.log.length > i && q.log[i]!.term === n.log[i]!.term;
+      }).length;
+    if (bug === 'commitWithoutMajority' && holds(N) < majority) {
+      pendingCommitTruth.set(id, { leader: n.id, term: n.term, commit: N, what: `${n.id} advertised commit ${N} held by ${holds(N)}/${ids.length}` });
+    }
+    if (bug === 'commitOldTermByCounting' && n.log[N]!.term < n.term) {
+      let ownOnMajority = false;
+      for (let i = 1; i <= N && !ownOnMajority; i++) if (n.log[i]!.term === n.term && holds(i) >= majority) ownOnMajority = true;
+      if (!ownOnMajority) pendingCommitTruth.set(id, { leader: n.id, term: n.term, commit: N, what: `${n.id} (term ${n.term}) advertised commit ${N} of term ${n.log[N]!.term}, committed by counting` });
+    }
   }
 
   function advanceCommit(n: SimNode, now: number, t: number): void {
@@ -441,23 +463,6 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
     for (let N = target; N > n.commit; N--) {
       const ownTerm = n.log[N]!.term === n.term;
       if (ownTerm || bug === 'commitOldTermByCounting') {
-        const reallyHeld = ids.filter((p) => {
-          const q = nodes.get(p)!;
-          return q.log.length > N && q.log[N]!.term === n.log[N]!.term;
-        }).length;
-        if (bug === 'commitWithoutMajority' && reallyHeld < majority && N > maxObservedCommit) {
-          pendingCommitTruth.push({ leader: n.id, term: n.term, commit: N, what: `${n.id} committed ${N} held by ${reallyHeld}/${ids.length}` });
-        }
-        if (bug === 'commitOldTermByCounting' && !ownTerm && N > maxObservedCommit) {
-          // Figure 8: an earlier-term entry committed by counting, with no own-term entry at or below N on a majority.
-          let ownOnMajority = false;
-          for (let i = 1; i <= N; i++) {
-            if (n.log[i]!.term !== n.term) continue;
-            const c = ids.filter((p) => (p === n.id ? true : (n.match.get(p) ?? 0) >= i)).length;
-            if (c >= majority) ownOnMajority = true;
-          }
-          if (!ownOnMajority) pendingCommitTruth.push({ leader: n.id, term: n.term, commit: N, what: `${n.id} (term ${n.term}) committed ${N} of term ${n.log[N]!.term} by counting` });
-        }
         for (let i = n.commit + 1; i <= N; i++) {
           const prev = committedTerm.get(i);
           if (prev === undefined) committedTerm.set(i, n.log[i]!.term);
@@ -471,7 +476,7 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
     }
   }
   // Unsafe commits become manifest once the leader advertises them on the wire.
-  const pendingCommitTruth: Array<{ leader: NodeId; term: number; commit: number; what: string }> = [];
+  const pendingCommitTruth = new Map<string, { leader: NodeId; term: number; commit: number; what: string }>();
 
   function onMessage(n: SimNode, from: NodeId, msg: Msg, id: string, now: number): void {
     if (msg.type === 'vote' && msg.pre) {
@@ -567,9 +572,15 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
   // noUpToDateCheck ground truth: the voter had acknowledged, on the wire, holding an entry that makes
   // the candidate's log stale (its own successful append_resp of an earlier term).
   const acks = new Map<NodeId, { term: number; match: number; entryTerm: number }>();
+  const appendTermsIn = new Map<NodeId, Set<number>>(); // terms of observed appends to each node
+  const sentIndex = new Map<NodeId, Map<NodeId, number>>(); // leader -> follower -> highest index seen sent
   function staleGrant(voter: SimNode, cand: NodeId, msg: { term: number; lastIndex: number; lastTerm: number }, now: number): void {
     const a = acks.get(voter.id);
     if (!a || a.term >= msg.term) return;
+    // Provable from the wire only if no later leader's append reached the voter in between: that
+    // append may have replaced the acknowledged entries (the acknowledgement of it can be unseen).
+    const later = appendTermsIn.get(voter.id);
+    if (later && [...later].some((x) => x > a.term && x < msg.term)) return;
     if (msg.lastTerm < a.entryTerm || (msg.lastTerm === a.entryTerm && msg.lastIndex < a.match)) {
       pendingGrantTruth.set(`${voter.id}>${cand}/${msg.term}`, { t: now, term: msg.term, nodes: [voter.id, cand], what: `${voter.id} granted term ${msg.term} to stale ${cand}` });
     }
@@ -605,7 +616,7 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
         const n = nodes.get(s.node!)!;
         if (!n.alive) break; // the proxy cannot connect to a down member: not observed
         observe(now, s.from!, n.id, s.msg!, s.id!);
-        afterObserve(s.from!, n.id, s.msg!, now);
+        afterObserve(s.from!, n.id, s.msg!, now, s.id!);
         if (s.deliver) onMessage(n, s.from!, s.msg!, s.id!, now);
         break;
       }
@@ -695,7 +706,18 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
     }
   }
 
-  function afterObserve(from: NodeId, to: NodeId, msg: Msg, t: number): void {
+  function afterObserve(from: NodeId, to: NodeId, msg: Msg, t: number, idOf: string): void {
+    if (msg.type === 'append') {
+      if (msg.entries.length) {
+        let m = sentIndex.get(from);
+        if (!m) sentIndex.set(from, (m = new Map()));
+        const last = msg.entries[msg.entries.length - 1]!.index;
+        if (last > (m.get(to) ?? 0)) m.set(to, last);
+      }
+      let set = appendTermsIn.get(to);
+      if (!set) appendTermsIn.set(to, (set = new Set()));
+      set.add(msg.term);
+    }
     if (msg.type === 'append_resp' && msg.success && msg.match !== undefined) {
       const voter = nodes.get(from)!;
       const entryTerm = voter.log[msg.match]?.term ?? 0;
@@ -707,12 +729,17 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
       if (m && bug === 'noUpToDateCheck' && voteRequestsSeen.has(`${to}>${from}/${msg.term}`)) manifest(`stale/${from}/${msg.term}`, { ...m, t });
     }
     if (msg.type === 'append') {
-      for (let i = pendingCommitTruth.length - 1; i >= 0; i--) {
-        const p = pendingCommitTruth[i]!;
-        if (p.leader === from && p.term === msg.term && msg.commit >= p.commit) {
-          manifest(`commit/${p.leader}/${p.term}/${p.commit}`, { t, term: p.term, nodes: [p.leader], what: p.what });
-          pendingCommitTruth.splice(i, 1);
-        }
+      const p = pendingCommitTruth.get(idOf);
+      if (p && bug === 'commitWithoutMajority') {
+        // Visible only if, when the advertisement is seen, fewer than a majority had been sent index
+        // N on the wire (a member that was sent it may already hold it: nothing to prove).
+        const sentTo = sentIndex.get(p.leader);
+        const count = 1 + ids.filter((q) => q !== p.leader && (sentTo?.get(q) ?? 0) >= p.commit).length;
+        if (count >= majority) pendingCommitTruth.delete(idOf);
+      }
+      if (pendingCommitTruth.has(idOf) && p) {
+        manifest(`commit/${p.leader}/${p.term}/${p.commit}`, { t, term: p.term, nodes: [p.leader], what: p.what });
+        pendingCommitTruth.delete(idOf);
       }
       if (bug === 'truncateCommitted') {
         for (const e of msg.entries) {

@@ -1,0 +1,97 @@
+// Property tests: the seeded simulator proves the checks in both directions.
+// 1. Correct Raft (every bug switch off) on a hostile network raises nothing critical, over 1,000+
+//    seeded executions across 3, 5 and 7 members, no-op on and off, pre-vote on and off.
+// 2. Each bug switch: every execution where the simulator's ground truth says the bug manifested on
+//    the wire must raise the expected code. A failing seed is printed so it can be replayed with
+//    `runSim({ seed, nodes, bug, noopOnElection, preVote })`.
+import { describe, expect, it } from 'vitest';
+import { createEngine, type Thresholds } from '../../src/engine.js';
+import type { Finding } from '../../src/events/types.js';
+import { step } from '../../src/runtime/step.js';
+import { EXPECTED_CODE, runSim, simulate, type BugSwitch, type SimOptions } from '../../src/sim/index.js';
+
+function judge(opts: SimOptions): { findings: Finding[]; events: number; manifested: boolean; what?: string } {
+  const r = runSim(opts);
+  const engine = createEngine({ nodes: r.header.nodes, thresholds: r.header.thresholds as Partial<Thresholds> });
+  const findings: Finding[] = [];
+  for (const ev of r.events) for (const f of step(engine, ev)) findings.push(f);
+  for (const f of engine.tick(r.events.length ? r.events[r.events.length - 1]!.t : 0)) findings.push(f);
+  return { findings, events: r.events.length, manifested: r.truth.manifestations.length > 0, what: r.truth.manifestations[0]?.what };
+}
+
+const SIZES = [3, 5, 7] as const;
+const variant = (seed: number): Pick<SimOptions, 'nodes' | 'noopOnElection' | 'preVote'> => ({
+  nodes: SIZES[seed % 3]!,
+  noopOnElection: seed % 2 === 0,
+  preVote: Math.floor(seed / 3) % 2 === 0,
+});
+
+describe('simulator: correct executions raise nothing critical', () => {
+  it('1,080 seeded executions (3/5/7 members, no-op on/off, pre-vote on/off, crashes, partitions, loss, duplication, reordering, transfers)', () => {
+    let events = 0;
+    const failures: string[] = [];
+    for (let seed = 1; seed <= 1080; seed++) {
+      const opts = { seed, ...variant(seed) };
+      const r = judge(opts);
+      events += r.events;
+      const c = r.findings.find((f) => f.severity === 'critical');
+      if (c && failures.length < 5) failures.push(`seed ${JSON.stringify(opts)}: ${c.code} ${c.message}`);
+    }
+    console.log(`correct executions: 1080 seeds, ${events} events, ${failures.length} with a critical finding`);
+    expect(failures).toEqual([]);
+    expect(events).toBeGreaterThan(1_000_000);
+  }, 120_000);
+});
+
+// Bug classes the checks catch every time the bug reaches the wire; for the others the detection
+// rate has a measured floor and the gap is a known limitation (README, "Known gaps").
+const FULL: BugSwitch[] = ['noNoopOnElection', 'noTermCheck', 'votedForNotPersisted', 'termNotPersisted', 'divergentSameIndexTerm'];
+// Floors sit just under the measured rates (deterministic seeds: they move only when the checks
+// or the simulator change). Measured at 120 seeds: RG008 44/46, RG005 25/40, RG006 37/64, RG004 9/23.
+const FLOOR: Partial<Record<BugSwitch, number>> = {
+  noUpToDateCheck: 0.9,
+  commitOldTermByCounting: 0.6,
+  commitWithoutMajority: 0.55,
+  truncateCommitted: 0.35,
+};
+const SEEDS = 120;
+
+describe('simulator: each bug class is caught with the right code', () => {
+  const table: string[] = [];
+  for (const bug of Object.keys(EXPECTED_CODE) as BugSwitch[]) {
+    it(`${bug} → ${EXPECTED_CODE[bug]}`, () => {
+      let manifested = 0;
+      let caught = 0;
+      const missed: string[] = [];
+      for (let seed = 1; seed <= SEEDS; seed++) {
+        const opts = { seed, bug, ...variant(seed) };
+        const r = judge(opts);
+        if (!r.manifested) continue;
+        manifested++;
+        if (r.findings.some((f) => f.code === EXPECTED_CODE[bug])) caught++;
+        else if (missed.length < 3) missed.push(`${JSON.stringify(opts)} (${r.what})`);
+      }
+      const line = `${bug.padEnd(24)} ${EXPECTED_CODE[bug]}  manifested in ${String(manifested).padStart(3)}/${SEEDS} seeds, caught ${caught}`;
+      table.push(line);
+      console.log(line + (missed.length ? `\n  missed e.g. ${missed.join('\n  missed e.g. ')}` : ''));
+      expect(manifested).toBeGreaterThan(0);
+      if (FULL.includes(bug)) expect(missed).toEqual([]);
+      else expect(caught / manifested).toBeGreaterThanOrEqual(FLOOR[bug]!);
+    }, 60_000);
+  }
+});
+
+describe('simulator: determinism', () => {
+  it('the same seed and options give the same events, byte for byte; another seed differs', () => {
+    const a = JSON.stringify([...simulate({ seed: 7, nodes: 5, bug: 'commitOldTermByCounting' }).events]);
+    const b = JSON.stringify([...simulate({ seed: 7, nodes: 5, bug: 'commitOldTermByCounting' }).events]);
+    const c = JSON.stringify([...simulate({ seed: 8, nodes: 5, bug: 'commitOldTermByCounting' }).events]);
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+    expect(a.length).toBeGreaterThan(10_000);
+  });
+
+  it('maxEvents bounds a run exactly (benchmark captures)', () => {
+    expect([...simulate({ seed: 1, nodes: 3, maxEvents: 5000, durationMs: 1e9 }).events]).toHaveLength(5000);
+  });
+});
