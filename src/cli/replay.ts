@@ -21,7 +21,10 @@ const MAX_PROBLEMS_SHOWN = 20;
 
 export interface ReplayResult {
   header: CaptureHeader;
+  /** The first `keepFindings` findings (all of them are counted in the summary). */
   findings: Finding[];
+  /** Findings not kept in `findings` (memory stays bounded on long captures). */
+  findingsDropped: number;
   summary: RunSummary;
   skippedLines: number;
   problems: CaptureProblem[];
@@ -31,7 +34,13 @@ export interface ReplayResult {
  * The replay itself, with no printing: used by the CLI and by tests that compare live and replay.
  * Thresholds: the capture header's (what the live run used), overridden by `thresholds`.
  */
-export async function replayFile(file: string, thresholds: Partial<Thresholds> = {}): Promise<ReplayResult> {
+export async function replayFile(
+  file: string,
+  thresholds: Partial<Thresholds> = {},
+  opts: { keepFindings?: number; onFinding?: (f: Finding) => void } = {},
+): Promise<ReplayResult> {
+  const keep = opts.keepFindings ?? 10_000;
+  let findingsDropped = 0;
   let engine: ReturnType<typeof createEngine> | undefined;
   let summary: SummaryBuilder | undefined;
   let header: CaptureHeader | undefined;
@@ -39,8 +48,10 @@ export async function replayFile(file: string, thresholds: Partial<Thresholds> =
   const problems: CaptureProblem[] = [];
   const take = (fs: Finding[]): void => {
     for (const f of fs) {
-      findings.push(f);
+      if (findings.length < keep) findings.push(f);
+      else findingsDropped++;
       summary!.addFinding(f);
+      opts.onFinding?.(f);
     }
   };
   const read = await readCapture(file, {
@@ -58,7 +69,7 @@ export async function replayFile(file: string, thresholds: Partial<Thresholds> =
     },
   });
   take(engine!.tick(read.lastT));
-  return { header: header!, findings, summary: summary!.build(), skippedLines: read.skippedLines, problems };
+  return { header: header!, findings, findingsDropped, summary: summary!.build(), skippedLines: read.skippedLines, problems };
 }
 
 export async function replayCommand(argv: string[], io: Io): Promise<number> {
@@ -100,8 +111,18 @@ export async function replayCommand(argv: string[], io: Io): Promise<number> {
   }
 
   let result: ReplayResult;
+  const json = args.values.json === true;
+  let failing = false;
+  const threshold = SEVERITY_RANK[failOn as Severity];
   try {
-    result = await replayFile(file, thresholds);
+    // --json streams each finding as it is found; the human report keeps a bounded list.
+    result = await replayFile(file, thresholds, {
+      keepFindings: json ? 0 : 10_000,
+      onFinding: (f) => {
+        if (SEVERITY_RANK[f.severity] >= threshold) failing = true;
+        if (json) io.out(JSON.stringify(f) + '\n');
+      },
+    });
   } catch (err) {
     if (err instanceof CaptureError) {
       io.err(`raftguard replay: ${err.message}\n`);
@@ -116,14 +137,12 @@ export async function replayCommand(argv: string[], io: Io): Promise<number> {
   if (result.problems.length > MAX_PROBLEMS_SHOWN) io.err(`… and ${result.problems.length - MAX_PROBLEMS_SHOWN} more problems\n`);
   if (result.skippedLines > 0) io.err(`raftguard replay: skipped ${result.skippedLines} bad line(s)\n`);
 
-  if (args.values.json) {
-    for (const f of result.findings) io.out(JSON.stringify(f) + '\n');
+  if (json) {
     io.out(JSON.stringify({ summary: { ...result.summary, skippedLines: result.skippedLines } }) + '\n');
   } else {
     io.out(formatReport(result));
   }
-  const threshold = SEVERITY_RANK[failOn as Severity];
-  return result.findings.some((f) => SEVERITY_RANK[f.severity] >= threshold) ? 1 : 0;
+  return failing ? 1 : 0;
 }
 
 function ms(v: number | undefined): string {
@@ -185,5 +204,6 @@ export function formatReport(r: ReplayResult): string {
       if (f.evidence.length > 6) out += `    · … ${f.evidence.length - 6} more\n`;
     }
   }
+  if (r.findingsDropped) out += `\n(${r.findingsDropped} more findings not listed; use --json to get every one)\n`;
   return out;
 }

@@ -1,12 +1,11 @@
-// One step of the pure core, shared by the live monitor, `raftguard replay` and the benchmarks, so
-// they all see time the same way: the engine is ticked to the event's time, then the event applies.
+// One step of the pure core, shared by the live monitor, `raftguard replay`, the simulator tests and
+// the benchmarks, so they all see time the same way: applying an event advances the engine's clock
+// to the event's time and runs the time-based checks (stall, no leader, lag) at most every
+// `evalEveryMs` of event time. The live monitor additionally ticks on a timer so silence is noticed;
+// replay ticks once at the end of the capture.
 import type { Engine } from '../engine.js';
 import type { Finding, RaftEvent } from '../events/types.js';
 
 export function step(engine: Engine, ev: RaftEvent): Finding[] {
-  const timed = engine.tick(ev.t);
-  const applied = engine.apply(ev);
-  if (timed.length === 0) return applied;
-  if (applied.length === 0) return timed;
-  return timed.concat(applied);
+  return engine.apply(ev);
 }

@@ -307,7 +307,9 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
     }
   }
 
-  function observe(t: number, from: NodeId, to: NodeId, msg: Msg, id: string): void {
+  function observe(tExact: number, from: NodeId, to: NodeId, msg: Msg, id: string): void {
+    // Captures carry ms; a live run's clock gives whole ms, the simulator keeps microseconds.
+    const t = Math.round(tExact * 1000) / 1000;
     let ev: RaftEvent;
     switch (msg.type) {
       case 'append':
