@@ -272,7 +272,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** A port that was free a moment ago (bind port 0, read it, close). */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

@@ -56,27 +56,21 @@ export class MetricsSink implements Sink {
     for (const c of [this.findings, this.leaderChanges, this.elections]) c.labels({ cluster } as never).inc(0);
 
     const snap = opts.snapshot;
-    new Gauge({
-      name: 'raftguard_node_term', help: 'Current term of each node as seen on the wire.', labelNames: ['cluster', 'node'], registers: [r],
-      collect() {
-        this.reset();
-        for (const n of snap().nodes) this.labels(cluster, n.id).set(n.term);
-      },
-    });
-    new Gauge({
-      name: 'raftguard_node_commit_index', help: 'Commit index of each node as far as observed.', labelNames: ['cluster', 'node'], registers: [r],
-      collect() {
-        this.reset();
-        for (const n of snap().nodes) this.labels(cluster, n.id).set(n.commit);
-      },
-    });
-    new Gauge({
-      name: 'raftguard_node_last_index', help: 'Last log index of each node as far as observed.', labelNames: ['cluster', 'node'], registers: [r],
-      collect() {
-        this.reset();
-        for (const n of snap().nodes) this.labels(cluster, n.id).set(n.lastIndex);
-      },
-    });
+    // Per-node state, read from the snapshot at scrape time.
+    const perNode: Array<[string, string, (n: ClusterSnapshot['nodes'][number]) => number]> = [
+      ['raftguard_node_term', 'Current term of each node as seen on the wire.', (n) => n.term],
+      ['raftguard_node_commit_index', 'Commit index of each node as far as observed.', (n) => n.commit],
+      ['raftguard_node_last_index', 'Last log index of each node as far as observed.', (n) => n.lastIndex],
+    ];
+    for (const [name, help, value] of perNode) {
+      new Gauge({
+        name, help, labelNames: ['cluster', 'node'], registers: [r],
+        collect() {
+          this.reset();
+          for (const n of snap().nodes) this.labels(cluster, n.id).set(value(n));
+        },
+      });
+    }
     new Gauge({
       name: 'raftguard_node_is_leader', help: '1 if the node is the current leader.', labelNames: ['cluster', 'node'], registers: [r],
       collect() {

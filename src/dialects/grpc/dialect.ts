@@ -8,6 +8,7 @@
 // when the reader never reports a stream's end.
 // Decoding never throws: a message that does not decode is counted and reported through `onError`.
 
+import type { GrpcMessage as Http2GrpcMessage } from '../../../proxy/http2/index.js';
 import crypto from 'node:crypto';
 import type protobuf from 'protobufjs';
 import type { Entry, EntryKind, RaftEvent } from '../../events/types.js';
@@ -16,19 +17,11 @@ import { loadSchema, type BoundMessage, type BoundMethod, type LoadedSchema, typ
 export { GrpcDialectConfigError, LOGICAL_FIELDS, REFERENCE_METHODS } from './schema.js';
 export type { MessageRole, RaftRpc, SchemaConfig } from './schema.js';
 
-/** One gRPC message as the HTTP/2 reader delivers it: the protobuf bytes without the 5-byte gRPC prefix. */
-export interface GrpcMessage {
-  conn: string;
-  /** The member behind the listener (the request's receiver). */
-  member: string;
-  streamId: number;
-  /** The :path of the stream, e.g. "/raft.v1.Raft/AppendEntries". */
-  path: string;
-  direction: 'request' | 'response';
-  data: Buffer;
-  /** ms since capture start. */
-  t: number;
-}
+/**
+ * One gRPC message as the HTTP/2 reader delivers it (the protobuf bytes without the 5-byte gRPC
+ * prefix), with `t` in ms since capture start instead of the reader's wall-clock time.
+ */
+export type GrpcMessage = Omit<Http2GrpcMessage, 't' | 'compressed'> & { t: number };
 
 export interface GrpcDecodeError {
   conn: string;

@@ -4,11 +4,10 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ReferenceCluster } from '../../../src/demo/cluster.js';
+import { ReferenceCluster, freePort } from '../../../src/demo/cluster.js';
 import { until } from '../../../src/demo/scenarios.js';
 import { statusCommand } from '../../../src/cli/status.js';
 import { replayFile } from '../../../src/cli/replay.js';
@@ -34,17 +33,6 @@ afterEach(async () => {
   proc = undefined;
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 describe('raftguard run (CLI process)', () => {
   it('fronts a cluster from a YAML config, serves status, and stops cleanly on SIGTERM with the capture flushed', async () => {
