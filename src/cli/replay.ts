@@ -3,19 +3,24 @@
 
 import { parseArgs } from 'node:util';
 import { readCapture, CaptureError, type CaptureProblem } from '../events/capture.js';
-import type { CaptureHeader, Finding, Severity } from '../events/types.js';
+import type { CaptureHeader, Finding, RaftEvent, Severity } from '../events/types.js';
 import { SEVERITY_RANK } from '../events/types.js';
-import { createEngine, type Thresholds } from '../engine.js';
+import { createEngine, type Engine, type Thresholds } from '../engine.js';
 import { step } from '../runtime/step.js';
 import { SummaryBuilder, type RunSummary } from '../report/summary.js';
 import { ConfigError, loadReplayConfig } from '../config/load.js';
 import { UsageError, type Io } from './io.js';
+import { loadRunConfig, type RunConfig } from '../config/run-config.js';
+import { replayPcap, type PcapReplayResult } from './pcap-replay.js';
 
 export const REPLAY_USAGE = `usage: raftguard replay FILE [--json] [--fail-on critical|warning|info] [--config FILE]
+       raftguard replay --pcap FILE --dialect etcd|grpc [--config FILE] [--write-capture OUT.jsonl] [--json] [--fail-on …]
 
-Replays a capture (format v1, JSON Lines) through the cluster view and the checks, and prints the
-run summary and the findings. Exit code: 0 = nothing at or above --fail-on (default critical),
-1 = something was found, 2 = unusable input or arguments.`;
+Replays a capture (format v1, JSON Lines) — or a tcpdump capture (pcap/pcapng) of peer traffic,
+decoded by the dialect — through the cluster view and the checks, and prints the run summary and the
+findings. With --pcap, --config is a \`raftguard run\` config (member names, ports, etcd IDs, the gRPC
+schema). Exit code: 0 = nothing at or above --fail-on (default critical), 1 = something was found,
+2 = unusable input or arguments.`;
 
 const MAX_PROBLEMS_SHOWN = 20;
 
@@ -30,46 +35,75 @@ export interface ReplayResult {
   problems: CaptureProblem[];
 }
 
+export interface ReplayOptions {
+  /** How many findings to keep in the result (all are counted in the summary). Default 10,000. */
+  keepFindings?: number;
+  onFinding?: (f: Finding) => void;
+}
+
 /**
- * The replay itself, with no printing: used by the CLI and by tests that compare live and replay.
- * Thresholds: the capture header's (what the live run used), overridden by `thresholds`.
+ * One replay: the engine and the summary fed the same way as a live run, whatever the source of the
+ * events (a capture file, a pcap decoded by a dialect).
  */
-export async function replayFile(
-  file: string,
-  thresholds: Partial<Thresholds> = {},
-  opts: { keepFindings?: number; onFinding?: (f: Finding) => void } = {},
-): Promise<ReplayResult> {
-  const keep = opts.keepFindings ?? 10_000;
-  let findingsDropped = 0;
-  let engine: ReturnType<typeof createEngine> | undefined;
-  let summary: SummaryBuilder | undefined;
-  let header: CaptureHeader | undefined;
-  const findings: Finding[] = [];
-  const problems: CaptureProblem[] = [];
-  const take = (fs: Finding[]): void => {
+export class ReplaySession {
+  readonly engine: Engine;
+  readonly summary: SummaryBuilder;
+  readonly findings: Finding[] = [];
+  findingsDropped = 0;
+  lastT = 0;
+
+  constructor(
+    readonly header: CaptureHeader,
+    thresholds: Partial<Thresholds>,
+    private readonly opts: ReplayOptions = {},
+  ) {
+    this.engine = createEngine({ nodes: header.nodes, observed: header.observed, thresholds: { ...(header.thresholds as Partial<Thresholds>), ...thresholds } });
+    this.summary = new SummaryBuilder(header.cluster, header.nodes);
+  }
+
+  add(ev: RaftEvent): void {
+    if (ev.t > this.lastT) this.lastT = ev.t;
+    this.take(step(this.engine, ev));
+    this.summary.addEvent(ev);
+  }
+
+  /** Ticks once at the end of the input, so silence at the end is judged too. */
+  finish(problems: CaptureProblem[] = [], skippedLines = 0): ReplayResult {
+    this.take(this.engine.tick(this.lastT));
+    return { header: this.header, findings: this.findings, findingsDropped: this.findingsDropped, summary: this.summary.build(), skippedLines, problems };
+  }
+
+  private take(fs: Finding[]): void {
+    const keep = this.opts.keepFindings ?? 10_000;
     for (const f of fs) {
-      if (findings.length < keep) findings.push(f);
-      else findingsDropped++;
-      summary!.addFinding(f);
-      opts.onFinding?.(f);
+      if (this.findings.length < keep) this.findings.push(f);
+      else this.findingsDropped++;
+      this.summary.addFinding(f);
+      this.opts.onFinding?.(f);
     }
-  };
+  }
+}
+
+/**
+ * The replay of a capture file, with no printing: used by the CLI and by tests that compare live and
+ * replay. Thresholds: the capture header's (what the live run used), overridden by `thresholds`.
+ */
+export async function replayFile(file: string, thresholds: Partial<Thresholds> = {}, opts: ReplayOptions = {}): Promise<ReplayResult> {
+  let session: ReplaySession | undefined;
+  const problems: CaptureProblem[] = [];
   const read = await readCapture(file, {
     onHeader(h) {
-      header = h;
-      engine = createEngine({ nodes: h.nodes, observed: h.observed, thresholds: { ...(h.thresholds as Partial<Thresholds>), ...thresholds } });
-      summary = new SummaryBuilder(h.cluster, h.nodes);
+      session = new ReplaySession(h, thresholds, opts);
     },
     onEvent(ev) {
-      take(step(engine!, ev));
-      summary!.addEvent(ev);
+      session!.add(ev);
     },
     onProblem(p) {
       if (problems.length < 1000) problems.push(p);
     },
   });
-  take(engine!.tick(read.lastT));
-  return { header: header!, findings, findingsDropped, summary: summary!.build(), skippedLines: read.skippedLines, problems };
+  session!.lastT = Math.max(session!.lastT, read.lastT);
+  return session!.finish(problems, read.skippedLines);
 }
 
 export async function replayCommand(argv: string[], io: Io): Promise<number> {
@@ -82,6 +116,9 @@ export async function replayCommand(argv: string[], io: Io): Promise<number> {
         json: { type: 'boolean', default: false },
         'fail-on': { type: 'string', default: 'critical' },
         config: { type: 'string' },
+        pcap: { type: 'string' },
+        dialect: { type: 'string' },
+        'write-capture': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -94,6 +131,8 @@ export async function replayCommand(argv: string[], io: Io): Promise<number> {
   }
   const failOn = args.values['fail-on'] as string;
   if (!(failOn in SEVERITY_RANK)) throw new UsageError(`--fail-on: expected critical, warning or info, got "${failOn}"\n${REPLAY_USAGE}`);
+  const pcap = args.values.pcap;
+  if (pcap !== undefined) return pcapCommand(pcap, args.values, failOn as Severity, io);
   if (args.positionals.length !== 1) throw new UsageError(`expected exactly one capture FILE, got ${args.positionals.length}\n${REPLAY_USAGE}`);
   const file = args.positionals[0]!;
 
@@ -206,4 +245,52 @@ export function formatReport(r: ReplayResult): string {
   }
   if (r.findingsDropped) out += `\n(${r.findingsDropped} more findings not listed; use --json to get every one)\n`;
   return out;
+}
+
+async function pcapCommand(
+  file: string,
+  v: { json?: boolean; config?: string; dialect?: string; 'write-capture'?: string },
+  failOn: Severity,
+  io: Io,
+): Promise<number> {
+  const dialect = v.dialect;
+  if (dialect !== 'etcd' && dialect !== 'grpc') throw new UsageError(`--pcap needs --dialect etcd or grpc, got ${JSON.stringify(dialect ?? '')}\n${REPLAY_USAGE}`);
+  let config: RunConfig | undefined;
+  if (v.config) {
+    try {
+      config = loadRunConfig(v.config);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        io.err(`raftguard replay: ${err.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
+  }
+  const threshold = SEVERITY_RANK[failOn];
+  let failing = false;
+  let result: PcapReplayResult;
+  try {
+    result = await replayPcap(file, {
+      dialect,
+      config,
+      writeCapture: v['write-capture'],
+      keepFindings: v.json ? 0 : 10_000,
+      onFinding: (f) => {
+        if (SEVERITY_RANK[f.severity] >= threshold) failing = true;
+        if (v.json) io.out(JSON.stringify(f) + '\n');
+      },
+    });
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    io.err(`raftguard replay: ${e.code === 'ENOENT' ? `${file}: no such file` : e.message}\n`);
+    return 2;
+  }
+  for (const n of result.notices.slice(0, MAX_PROBLEMS_SHOWN)) io.err(`${file}: ${n}\n`);
+  for (const d of result.decodeErrors.slice(0, MAX_PROBLEMS_SHOWN)) io.err(`${file}: decode error on ${d}\n`);
+  const p = result.pcap;
+  io.err(`${file}: ${p.packets} packets, ${p.flows} TCP connections decoded, ${p.skippedFlows.total} skipped\n`);
+  if (v.json) io.out(JSON.stringify({ summary: result.summary, pcap: p }) + '\n');
+  else io.out(formatReport(result));
+  return failing ? 1 : 0;
 }
