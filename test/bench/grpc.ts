@@ -1,5 +1,5 @@
 // Benchmark: AppendEntries-shaped unary gRPC calls (8 entries x 1 KiB, raw Buffers with identity
-// serializers) direct to a @grpc/grpc-js server vs through the relay running in its own process,
+// serializers) direct to a @grpc/grpc-js server in its own process vs through the relay, also in its own process,
 // with the HTTP/2 reader on (and, for reference, without it). Variants alternate round by round so
 // machine noise hits all of them alike.
 // Usage (after `npm run build`): node dist/test/bench/grpc.js [--rounds 5] [--seconds 3] [--concurrency 1,16]
@@ -40,7 +40,7 @@ function appendEntriesPayload(seq: number): Buffer {
 }
 const RESPONSE = Buffer.alloc(24, 1);
 
-async function startServer(): Promise<{ server: grpc.Server; port: number }> {
+async function serve(): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server();
   server.addService(service, {
     AppendEntries: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, cb: grpc.sendUnaryData<Buffer>) => cb(null, RESPONSE),
@@ -49,6 +49,35 @@ async function startServer(): Promise<{ server: grpc.Server; port: number }> {
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
   );
   return { server, port };
+}
+
+/**
+ * The gRPC server runs in its own process, like a real Raft member: direct = client process →
+ * server process; through RaftGuard = client → relay process → server process.
+ */
+async function startServer(): Promise<{ server: { tryShutdown(cb: () => void): void }; port: number }> {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const rl = createInterface({ input: child.stdout! });
+  const port = await new Promise<number>((resolve, reject) => {
+    rl.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`server child exited early with code ${code}`)));
+  });
+  return {
+    port,
+    server: {
+      tryShutdown(cb) {
+        child.once('exit', () => cb());
+        child.kill('SIGTERM');
+      },
+    },
+  };
+}
+
+if (process.argv.includes('--serve')) {
+  const { port } = await serve();
+  process.stdout.write(JSON.stringify({ port }) + '\n');
+  process.on('SIGTERM', () => process.exit(0));
+  await new Promise(() => {});
 }
 
 async function startRelayChild(targetPort: number, reader: boolean): Promise<{ child: ChildProcess; port: number }> {
