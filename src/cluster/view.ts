@@ -482,6 +482,26 @@ export class ClusterView {
   }
 
   /** Applies one event. Never throws on bad input: bad parts are ignored. */
+  /**
+   * What every leader message (append or heartbeat) teaches: the sender's term, and that it acts as
+   * leader of that term. Returns its LeaderTerm, or undefined when the message cannot be a leader's
+   * (no term, or another node already leads that term: RG001's business).
+   */
+  private leaderMessage(from: NodeRec, term: number, t: number): LeaderTerm | undefined {
+    if (term <= 0) return undefined;
+    this.seeTerm(from, term, t);
+    const lt = this.getOrCreateLeaderTerm(from, term, t);
+    if (lt.leader !== from) return undefined;
+    this.lt = lt;
+    this.prevLeaderCommit = lt.commit;
+    if (t > lt.lastSeen) lt.lastSeen = t;
+    if (from.term === term) {
+      from.role = 'leader';
+      from.leader = from.id;
+    }
+    return lt;
+  }
+
   apply(ev: RaftEvent): void {
     this.conflicts.length = 0;
     this.overwrites.length = 0;
@@ -497,17 +517,8 @@ export class ClusterView {
     const term = isIndex(ev.term) ? ev.term : -1;
     switch (ev.type) {
       case 'append': {
-        if (term <= 0) return;
-        this.seeTerm(from, term, t);
-        const lt = this.getOrCreateLeaderTerm(from, term, t);
-        if (lt.leader !== from) return;
-        this.lt = lt;
-        this.prevLeaderCommit = lt.commit;
-        if (t > lt.lastSeen) lt.lastSeen = t;
-        if (from.term === term) {
-          from.role = 'leader';
-          from.leader = from.id;
-        }
+        const lt = this.leaderMessage(from, term, t);
+        if (!lt) return;
         const to = typeof ev.to === 'string' && ev.to !== '' ? this.node(ev.to) : undefined;
         if (to) to.noteRecv(term);
         let last = -1;
@@ -604,17 +615,8 @@ export class ClusterView {
         return;
       }
       case 'heartbeat': {
-        if (term <= 0) return;
-        this.seeTerm(from, term, t);
-        const lt = this.getOrCreateLeaderTerm(from, term, t);
-        if (lt.leader !== from) return;
-        this.lt = lt;
-        this.prevLeaderCommit = lt.commit;
-        if (t > lt.lastSeen) lt.lastSeen = t;
-        if (from.term === term) {
-          from.role = 'leader';
-          from.leader = from.id;
-        }
+        const lt = this.leaderMessage(from, term, t);
+        if (!lt) return;
         const to = typeof ev.to === 'string' && ev.to !== '' ? this.node(ev.to) : undefined;
         if (to) {
           to.noteRecv(term);
