@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import { findRepoRoot, loadDemoRoot, serviceDefinition } from './protos.js';
+import type { RaftNodeOptions } from './raft-node.js';
 
 export interface MemberStatus {
   id: string;
@@ -24,15 +25,11 @@ export interface MemberStatus {
   voted_for: string;
 }
 
-export interface ReferenceClusterOptions {
+/** The node's timing and bug switches, passed to every member. */
+type MemberSwitches = Pick<RaftNodeOptions, 'electionMinMs' | 'electionMaxMs' | 'heartbeatMs' | 'noopOnElection' | 'persistVote' | 'commitOldTermByCounting' | 'preVote'>;
+
+export interface ReferenceClusterOptions extends MemberSwitches {
   ids?: string[];
-  electionMinMs?: number;
-  electionMaxMs?: number;
-  heartbeatMs?: number;
-  noopOnElection?: boolean;
-  persistVote?: boolean;
-  commitOldTermByCounting?: boolean;
-  preVote?: boolean;
   /**
    * The peer-address rewrite: called once, after the members' ports are chosen and before any of them
    * starts, with each member's real peer address; returns the address the others dial to reach each
