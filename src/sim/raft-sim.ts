@@ -111,7 +111,6 @@ interface SimNode {
   next: Map<NodeId, number>;
   match: Map<NodeId, number>;
   heartbeatAt: number;
-  /** Highest index the node durably acknowledged (for truncateCommitted). */
 }
 
 interface Scheduled {
@@ -458,7 +457,7 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
     }
   }
 
-  function advanceCommit(n: SimNode, now: number, t: number): void {
+  function advanceCommit(n: SimNode): void {
     const matches = ids.map((p) => (p === n.id ? lastIndex(n) : n.match.get(p) ?? 0)).sort((a, b) => b - a);
     let target = matches[majority - 1]!;
     if (bug === 'commitWithoutMajority' && rnd() < 0.3) target = lastIndex(n);
@@ -471,8 +470,6 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
         }
         truth.commits += N - n.commit;
         n.commit = N;
-        void now;
-        void t;
         break;
       }
     }
@@ -558,7 +555,7 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
         if (msg.success) {
           if ((msg.match ?? 0) > (n.match.get(from) ?? 0)) n.match.set(from, msg.match!);
           n.next.set(from, Math.max(n.next.get(from) ?? 1, (msg.match ?? 0) + 1));
-          advanceCommit(n, now, now);
+          advanceCommit(n);
         } else {
           n.next.set(from, Math.max(1, Math.min((n.next.get(from) ?? 1) - 1, (msg.hint ?? 0) + 1)));
           sendAppend(n, from, now);
@@ -752,7 +749,6 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
         }
       }
     }
-    void to;
   }
 }
 
