@@ -672,6 +672,12 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
           n.term = 0;
           n.votedFor = undefined;
         }
+        if (bug === 'termNotPersisted' && rnd() < 0.7) {
+          // Bias the schedule so the loss shows: the restarted node times out before it hears a leader.
+          n.electionAt = now + 1;
+          at(n.electionAt, { kind: 'timer', node: n.id });
+          break;
+        }
         if (bug === 'truncateCommitted' && n.log.length > 2) {
           // Lost the unsynced tail, committed entries included.
           n.log.length = Math.max(1, n.log.length - 1 - Math.floor(rnd() * 4));
