@@ -157,6 +157,20 @@ export class EtcdCluster {
     closeSync(log);
   }
 
+  /**
+   * Partitions a member's inbound side: its relay stops listening and drops its connections, so no
+   * peer message reaches it (it can still send). `heal` puts a new relay on the same port.
+   */
+  async cutInbound(name: string): Promise<void> {
+    await this.member(name).relay.close();
+  }
+
+  async heal(name: string): Promise<void> {
+    const m = this.member(name);
+    m.relay = new Relay({ member: name, listen: { host: HOST, port: m.relayPort }, target: { host: HOST, port: m.peerPort }, tapFactory: this.opts.tapFactory?.(name), closeGraceMs: 200 });
+    await m.relay.start();
+  }
+
   member(name: string): EtcdMember {
     const m = this.members.find((x) => x.name === name);
     if (!m) throw new Error(`no member ${name}`);
