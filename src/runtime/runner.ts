@@ -14,6 +14,7 @@ import { createDialectTap, type DecodeProblem } from '../dialects/index.js';
 import { LogSink } from '../sinks/log.js';
 import { MetricsSink } from '../sinks/metrics.js';
 import { Monitor, type Sink } from './monitor.js';
+import { NoopInjector, parseNoopConfig } from '../actions/noop-injector.js';
 
 export interface RunningInstance {
   monitor: Monitor;
@@ -69,13 +70,31 @@ export async function startRun(cfg: RunConfig, opts: StartOptions): Promise<Runn
     onDecodeProblem,
   });
 
+  let injector: NoopInjector | undefined;
+  const routes = { ...opts.routes };
+  if (cfg.mode === 'active') {
+    injector = new NoopInjector({ config: parseNoopConfig(cfg.noop, cfg.file), monitor, members: () => cfg.members, metrics, log: opts.log, cluster: cfg.cluster });
+    monitor.addSink(injector);
+    const inj = injector;
+    routes['POST /api/noop'] = async (_req, body) => {
+      let node: unknown;
+      try {
+        node = (JSON.parse(body) as { node?: unknown }).node;
+      } catch {
+        return { status: 400, body: { error: 'expected a JSON body {"node":"<member id>"}' } };
+      }
+      if (typeof node !== 'string') return { status: 400, body: { error: 'expected a JSON body {"node":"<member id>"}' } };
+      const r = await inj.manual(node);
+      return { status: r.result === 'ok' ? 200 : 409, body: r };
+    };
+  }
   const admin = new AdminServer({
     host: cfg.admin.listen.host,
     port: cfg.admin.listen.port,
     token: cfg.admin.token,
     monitor,
     metrics,
-    routes: opts.routes,
+    routes,
     pages: opts.pages,
   });
   monitor.addSink(admin);
@@ -110,11 +129,13 @@ export async function startRun(cfg: RunConfig, opts: StartOptions): Promise<Runn
     relays.set(m.id, relay);
   }
   monitor.startTicking();
+  injector?.start();
   opts.log.info({ event: 'started', cluster: cfg.cluster, dialect: cfg.dialect, listeners: Object.fromEntries(listeners), admin: adminAddress }, 'raftguard running');
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
+      injector?.close();
       await Promise.all([...relays.values()].map((r) => r.close()));
       await admin.close();
       await monitor.close();

@@ -1,0 +1,88 @@
+// Active mode on the reference cluster (no no-op on election): RaftGuard sends one guarded no-op
+// client request to the new leader after leadership is established plus the grace, and the stalled
+// earlier-term entry becomes committed on every member; passive mode leaves it stuck; dry run sends
+// nothing.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { startGuardedCluster, type GuardedCluster } from '../../../src/demo/guarded.js';
+import { findRepoRoot } from '../../../src/demo/protos.js';
+import { killAfterCommit, sleep, until } from '../../../src/demo/scenarios.js';
+import { createLogger } from '../../../src/sinks/log.js';
+import type { NoopEvent, RaftEvent } from '../../../src/events/types.js';
+import { buildDemo } from '../refcluster/build.js';
+
+const TIMING = { heartbeatMs: 250, electionMinMs: 700, electionMaxMs: 1100, noopOnElection: false };
+const NOOP = { grpc: { proto: [join(findRepoRoot(), 'proto', 'kv.proto')], method: '/raft.v1.KV/Put', request: { key: '__raftguard_noop_{{term}}', value: '' } } };
+let g: GuardedCluster | undefined;
+
+beforeAll(buildDemo, 60_000);
+afterEach(async () => {
+  await g?.stop();
+  g = undefined;
+});
+
+async function guarded(mode: 'passive' | 'active', noop?: object): Promise<{ g: GuardedCluster; events: RaftEvent[] }> {
+  const events: RaftEvent[] = [];
+  g = await startGuardedCluster({
+    cluster: TIMING,
+    thresholds: { stallMs: 3000, electionTimeoutMs: 700 },
+    mode,
+    ...(noop ? { noop } : {}),
+    log: createLogger('silent'),
+    sinks: [{ event: (ev) => void events.push(ev) }],
+  });
+  return { g, events };
+}
+
+const noops = (events: RaftEvent[]) => events.filter((e): e is NoopEvent => e.type === 'noop');
+
+describe('active mode: the guarded no-op injector', () => {
+  it('clears the stall with exactly one injection to the new leader; the old-term entry commits on all members', async () => {
+    const { g, events } = await guarded('active', NOOP);
+    await g.cluster.waitForLeader(10_000);
+    await g.cluster.put('a', '1');
+    const { leader, put } = await killAfterCommit(g.cluster);
+    // Leadership established + grace (one observed heartbeat interval) + a heartbeat and a round trip.
+    const statuses = await until(
+      'the stalled entry to commit on both survivors',
+      async () => {
+        const st = await g.cluster.statuses();
+        return st.length === 2 && st.every((s) => s.commit_index >= put.index) ? st : undefined;
+      },
+      3000,
+    );
+    expect(statuses.every((s) => s.leader === leader)).toBe(true);
+    const term = statuses[0]!.term;
+    const sent = noops(events).filter((e) => e.result === 'sent' && e.term === term);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.to).toBe(leader);
+    await until('the ok decision', async () => (noops(events).some((e) => e.result === 'ok' && e.term === term) ? true : undefined), 2000);
+    expect(noops(events).filter((e) => e.to !== leader && e.result === 'sent')).toEqual([]);
+    // The stall cleared before RG010's threshold: no warning needed.
+    expect(g.running.monitor.findings().map((f) => f.code)).not.toContain('RG010');
+    const metrics = await g.running.metrics.text();
+    expect(metrics).toMatch(/raftguard_noop_injections_total\{cluster="demo",result="ok"\} 1/);
+  }, 60_000);
+
+  it('passive mode leaves the commit stuck while no client writes arrive', async () => {
+    const { g, events } = await guarded('passive');
+    await g.cluster.waitForLeader(10_000);
+    await g.cluster.put('a', '1');
+    const { leader, put } = await killAfterCommit(g.cluster);
+    await sleep(2000);
+    const s = await g.cluster.status(leader);
+    expect(s.commit_index).toBeLessThan(put.index);
+    expect(noops(events)).toEqual([]);
+  }, 60_000);
+
+  it('dry run decides and records, but sends nothing', async () => {
+    const { g, events } = await guarded('active', { ...NOOP, dryRun: true });
+    await g.cluster.waitForLeader(10_000);
+    await g.cluster.put('a', '1');
+    const { leader, put } = await killAfterCommit(g.cluster);
+    await until('the dry-run decision', async () => (noops(events).some((e) => e.result === 'skipped' && /dry run/.test(e.reason)) ? true : undefined), 3000);
+    await sleep(1000);
+    expect(noops(events).filter((e) => e.result === 'sent')).toEqual([]);
+    expect((await g.cluster.status(leader)).commit_index).toBeLessThan(put.index);
+  }, 60_000);
+});
