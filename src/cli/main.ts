@@ -4,6 +4,7 @@ import { replayCommand } from './replay.js';
 import { runCommand } from './run.js';
 import { demoCommand } from './demo.js';
 import { statusCommand } from './status.js';
+import { noopCommand } from './noop.js';
 
 const USAGE = `usage: raftguard <command> [options]
 
@@ -12,6 +13,7 @@ commands:
   run --config F  put RaftGuard in front of a cluster (relay, decode, check, serve metrics/API)
   replay FILE     replay a capture (format v1) through the checks and report
   status          show a running instance's view of the cluster and its findings
+  noop --node ID  ask a running instance (active mode) to send the guarded no-op now
   help            this text
 
 Run \`raftguard <command> --help\` for a command's options.`;
@@ -23,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   run: runCommand,
   demo: demoCommand,
   status: statusCommand,
+  noop: noopCommand,
 };
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {

@@ -10,6 +10,7 @@ import { killAfterCommit, sleep, until } from '../../../src/demo/scenarios.js';
 import { createLogger } from '../../../src/sinks/log.js';
 import type { NoopEvent, RaftEvent } from '../../../src/events/types.js';
 import { buildDemo } from '../refcluster/build.js';
+import { noopCommand } from '../../../src/cli/noop.js';
 
 const TIMING = { heartbeatMs: 250, electionMinMs: 700, electionMaxMs: 1100, noopOnElection: false };
 const NOOP = { grpc: { proto: [join(findRepoRoot(), 'proto', 'kv.proto')], method: '/raft.v1.KV/Put', request: { key: '__raftguard_noop_{{term}}', value: '' } } };
@@ -84,5 +85,24 @@ describe('active mode: the guarded no-op injector', () => {
     await sleep(1000);
     expect(noops(events).filter((e) => e.result === 'sent')).toEqual([]);
     expect((await g.cluster.status(leader)).commit_index).toBeLessThan(put.index);
+  }, 60_000);
+
+  it('raftguard noop --node: lands on the current leader only, once per term', async () => {
+    const { g, events } = await guarded('active', { ...NOOP, graceMs: 60_000 });
+    const leader = await g.cluster.waitForLeader(10_000);
+    await g.cluster.put('a', '1');
+    await sleep(600);
+    const url = `http://${g.running.adminAddress.host}:${g.running.adminAddress.port}`;
+    let out = '';
+    const io = { out: (s: string) => void (out += s), err: (s: string) => void (out += s) };
+    const other = ['n1', 'n2', 'n3'].find((n) => n !== leader)!;
+    expect(await noopCommand(['--node', other, '--url', url], io)).toBe(1);
+    expect(out).toMatch(/skipped: .*not acting as leader/);
+    const before = (await g.cluster.status(leader)).last_index;
+    expect(await noopCommand(['--node', leader, '--url', url], io)).toBe(0);
+    expect(out).toMatch(/ok: /);
+    await until('the no-op entry on the wire', async () => (events.some((e) => e.type === 'append' && e.from === leader && e.entries.some((x) => x.index === before + 1)) ? true : undefined), 3000);
+    expect(await noopCommand(['--node', leader, '--url', url], io)).toBe(1);
+    expect(out).toMatch(/already decided/);
   }, 60_000);
 });
