@@ -10,13 +10,14 @@ import type { ReferenceCluster, ReferenceClusterOptions } from '../demo/cluster.
 import { startGuardedCluster, type GuardedCluster } from '../demo/guarded.js';
 import { killAfterCommit, sleep } from '../demo/scenarios.js';
 import { parseDuration } from '../config/load.js';
-import type { Finding, NodeId } from '../events/types.js';
+import type { Finding, NodeId, RaftEvent } from '../events/types.js';
+import { findRepoRoot } from '../demo/protos.js';
 import type { RunningInstance } from '../runtime/runner.js';
 import type { Sink } from '../runtime/monitor.js';
 import { createLogger } from '../sinks/log.js';
 import { UsageError, type Io } from './io.js';
 
-export const DEMO_USAGE = `usage: raftguard demo [--scenario stall|healthy|figure8] [--duration 60s] [--admin-port 9900] [--verbose]
+export const DEMO_USAGE = `usage: raftguard demo [--scenario stall|healthy|figure8] [--mode passive|active] [--duration 60s] [--admin-port 9900] [--verbose]
 
 Starts a 3-member reference Raft cluster (gRPC) behind RaftGuard on loopback ports and plays a scenario:
   stall    (default) the members never append a no-op on election; the leader is killed right after a
@@ -24,6 +25,7 @@ Starts a 3-member reference Raft cluster (gRPC) behind RaftGuard on loopback por
            client write arrives
   healthy  the same kill with no-op on election: the new leader commits at once, nothing is raised
   figure8  the members commit old-term entries by counting replicas (the Figure 8 bug): RG005 critical
+--mode active: RaftGuard repairs the stall itself with one guarded no-op client request (KV Put).
 --duration keeps the cluster and the admin API up that long in total (default: stop after the scenario).`;
 
 const SCENARIOS: Record<string, { cluster: ReferenceClusterOptions; about: string }> = {
@@ -53,6 +55,9 @@ class TerminalSink implements Sink {
     this.line(`RaftGuard ${f.severity.toUpperCase()} ${f.code} ${f.name}${f.term !== undefined ? ` (term ${f.term})` : ''} on ${f.nodes.join(', ')}`);
     this.io.out(`         ${f.message}\n         → ${f.recommendation}\n`);
   }
+  event(ev: RaftEvent): void {
+    if (ev.type === 'noop') this.line(`RaftGuard no-op ${ev.result} → ${ev.to} (term ${ev.term}): ${ev.reason}`);
+  }
   firstOwnCommit(info: { term: number; leader: NodeId; ms: number }): void {
     this.line(`RaftGuard: ${info.leader} committed its first own-term entry ${Math.round(info.ms)} ms after taking over term ${info.term}`);
   }
@@ -65,6 +70,7 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
       args: argv,
       options: {
         scenario: { type: 'string', default: 'stall' },
+        mode: { type: 'string', default: 'passive' },
         duration: { type: 'string' },
         'admin-port': { type: 'string', default: '9900' },
         verbose: { type: 'boolean', default: false },
@@ -82,6 +88,8 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
   if (!scenario) throw new UsageError(`--scenario: expected one of ${Object.keys(SCENARIOS).join(', ')}, got "${args.values.scenario}"`);
   const durationMs = args.values.duration === undefined ? 0 : parseDuration(args.values.duration);
   if (durationMs === undefined) throw new UsageError(`--duration: expected a duration such as 60s, got "${args.values.duration}"`);
+  const mode = args.values.mode;
+  if (mode !== 'passive' && mode !== 'active') throw new UsageError(`--mode: expected passive or active, got "${mode}"`);
   const adminPort = Number(args.values['admin-port']);
   if (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535) throw new UsageError(`--admin-port: expected a port number`);
 
@@ -107,6 +115,10 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
       adminPort,
       log,
       sinks: [view],
+      mode,
+      ...(mode === 'active'
+        ? { noop: { grpc: { proto: [join(findRepoRoot(), 'proto', 'kv.proto')], method: '/raft.v1.KV/Put', request: { key: '__raftguard_noop_{{term}}', value: '' } } } }
+        : {}),
     });
     const { cluster, running } = guarded;
     const admin = `http://${running.adminAddress.host}:${running.adminAddress.port}`;
@@ -115,7 +127,7 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
     }
     io.out(`\n  metrics  ${admin}/metrics\n  cluster  ${admin}/api/cluster   (or: npx raftguard status --url ${admin})\n  events   ${admin}/api/events  (Server-Sent Events)\n  capture  ${capturePath}\n\n`);
 
-    await playScenario(args.values.scenario!, cluster, running, view, () => interrupted);
+    await playScenario(args.values.scenario!, mode, cluster, running, view, () => interrupted);
 
     const remaining = durationMs - (Date.now() - t0);
     if (remaining > 0 && !interrupted) {
@@ -136,7 +148,7 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
-async function playScenario(name: string, c: ReferenceCluster, r: RunningInstance, view: TerminalSink, stopped: () => boolean): Promise<void> {
+async function playScenario(name: string, mode: 'passive' | 'active', c: ReferenceCluster, r: RunningInstance, view: TerminalSink, stopped: () => boolean): Promise<void> {
   const leader = await c.waitForLeader(10_000);
   view.line(`client: cluster is up, ${leader} says it is leader; writing 5 keys`);
   for (let i = 0; i < 5 && !stopped(); i++) await c.put(`key${i}`, `value${i}`);
@@ -155,7 +167,12 @@ async function playScenario(name: string, c: ReferenceCluster, r: RunningInstanc
     if (s && i % 2 === 1) view.line(`${next} says: term ${s.term}, last index ${s.last_index} (term ${s.last_term}), commit ${s.commit_index}`);
   }
   if (stopped()) return;
-  if (name === 'stall') {
+  if (name === 'stall' && mode === 'active') {
+    const after = r.monitor.snapshot();
+    const seen = after.leader?.commit ?? 0;
+    view.line(`RaftGuard's view: leader ${after.leader?.id ?? '?'} commit ${seen}` + (seen >= stalledIndex ? ` ≥ ${stalledIndex}: the no-op cleared the stall, no client write needed` : ` (not yet past ${stalledIndex})`));
+  }
+  if (name === 'stall' && mode === 'passive') {
     const snap = r.monitor.snapshot();
     view.line(`RaftGuard's view: leader ${snap.leader?.id ?? '?'} commit ${snap.leader?.commit ?? '?'} < entry ${stalledIndex} held by a majority`);
     view.line(`client: one write to ${next} (what active mode's no-op does for you)`);
