@@ -17,18 +17,34 @@ export interface NoopConfig {
   timeoutMs: number;
   /** Fixed grace after leadership is established; default: the observed heartbeat interval. */
   graceMs?: number;
-  grpc: { proto: string[]; method: string; request: unknown };
+  /** A gRPC method with a JSON request template... */
+  grpc?: { proto: string[]; method: string; request: unknown };
+  /** ...or an HTTP request template (etcd's v3 JSON gateway: POST http://{{client}}/v3/kv/put). */
+  http?: { method: string; url: string; headers: Record<string, string>; body?: unknown };
 }
 
 /** Reads and checks the config's `noop:` section; every problem at once. */
 export function parseNoopConfig(raw: unknown, file: string): NoopConfig {
   const problems: string[] = [];
   const o = (raw ?? {}) as Record<string, unknown>;
-  const g = (o.grpc ?? {}) as Record<string, unknown>;
-  const proto = typeof g.proto === 'string' ? [g.proto] : Array.isArray(g.proto) ? (g.proto as unknown[]) : [];
-  if (proto.length === 0 || !proto.every((p) => typeof p === 'string')) problems.push('noop.grpc.proto: expected the .proto file(s) of the client API');
-  if (typeof g.method !== 'string' || !/^\/[\w.]+\/\w+$/.test(g.method)) problems.push('noop.grpc.method: expected a method path such as /raft.v1.KV/Put');
-  if (typeof g.request !== 'object' || g.request === null) problems.push('noop.grpc.request: expected the request as a JSON/YAML object (templates: {{term}}, {{leader}}, {{timestamp}})');
+  let grpcT: NoopConfig['grpc'];
+  let httpT: NoopConfig['http'];
+  if (o.grpc !== undefined) {
+    const g = o.grpc as Record<string, unknown>;
+    const proto = typeof g.proto === 'string' ? [g.proto] : Array.isArray(g.proto) ? (g.proto as unknown[]) : [];
+    if (proto.length === 0 || !proto.every((p) => typeof p === 'string')) problems.push('noop.grpc.proto: expected the .proto file(s) of the client API');
+    if (typeof g.method !== 'string' || !/^\/[\w.]+\/\w+$/.test(g.method)) problems.push('noop.grpc.method: expected a method path such as /raft.v1.KV/Put');
+    if (typeof g.request !== 'object' || g.request === null) problems.push('noop.grpc.request: expected the request as an object (templates: {{term}}, {{leader}}, {{timestamp}})');
+    grpcT = { proto: proto as string[], method: g.method as string, request: g.request };
+  }
+  if (o.http !== undefined) {
+    const h = o.http as Record<string, unknown>;
+    if (typeof h.url !== 'string' || !/^https?:\/\//.test(h.url)) problems.push('noop.http.url: expected an http(s) URL template such as http://{{client}}/v3/kv/put');
+    if (h.method !== undefined && typeof h.method !== 'string') problems.push('noop.http.method: expected an HTTP method');
+    if (h.headers !== undefined && (typeof h.headers !== 'object' || h.headers === null)) problems.push('noop.http.headers: expected a mapping');
+    httpT = { method: (h.method as string | undefined) ?? 'POST', url: h.url as string, headers: (h.headers as Record<string, string> | undefined) ?? {}, body: h.body };
+  }
+  if (!grpcT === !httpT) problems.push('noop: expected exactly one of noop.grpc (method + JSON request template) or noop.http (request template)');
   if (o.timeoutMs !== undefined && !(typeof o.timeoutMs === 'number' && o.timeoutMs > 0)) problems.push('noop.timeoutMs: expected a positive number of ms');
   if (o.graceMs !== undefined && !(typeof o.graceMs === 'number' && o.graceMs >= 0)) problems.push('noop.graceMs: expected a non-negative number of ms');
   if (problems.length) throw new Error(`${file}: ${problems.join('; ')}`);
@@ -36,7 +52,8 @@ export function parseNoopConfig(raw: unknown, file: string): NoopConfig {
     dryRun: o.dryRun === true,
     timeoutMs: (o.timeoutMs as number | undefined) ?? 2000,
     ...(o.graceMs !== undefined ? { graceMs: o.graceMs as number } : {}),
-    grpc: { proto: proto as string[], method: g.method as string, request: g.request },
+    ...(grpcT ? { grpc: grpcT } : {}),
+    ...(httpT ? { http: httpT } : {}),
   };
 }
 
@@ -72,7 +89,8 @@ class HeartbeatEstimator {
 export class NoopInjector implements Sink {
   private readonly planner = new NoopPlanner();
   private readonly heartbeat = new HeartbeatEstimator();
-  private readonly method: { path: string; serialize: (o: unknown) => Buffer; deserialize: (b: Buffer) => unknown };
+  private readonly method: { path: string; serialize: (o: unknown) => Buffer; deserialize: (b: Buffer) => unknown } | undefined;
+  private readonly httpInFlight = new Map<string, { term: number; abort: AbortController }>();
   private readonly clients = new Map<string, grpc.Client>();
   private readonly inFlight = new Map<string, { term: number; call: grpc.ClientUnaryCall }>();
   private timer: NodeJS.Timeout | undefined;
@@ -87,17 +105,22 @@ export class NoopInjector implements Sink {
       cluster: string;
     },
   ) {
+    const g = o.config.grpc;
+    if (!g) {
+      this.method = undefined;
+      return;
+    }
     const root = new protobuf.Root();
-    root.loadSync(o.config.grpc.proto, { keepCase: true });
+    root.loadSync(g.proto, { keepCase: true });
     root.resolveAll();
-    const [, svc, name] = /^\/([\w.]+)\/(\w+)$/.exec(o.config.grpc.method)!;
+    const [, svc, name] = /^\/([\w.]+)\/(\w+)$/.exec(g.method)!;
     const m = root.lookupService(svc!).methods[name!];
-    if (!m) throw new Error(`noop.grpc.method: ${o.config.grpc.method} is not in ${o.config.grpc.proto.join(', ')}`);
+    if (!m) throw new Error(`noop.grpc.method: ${g.method} is not in ${g.proto.join(', ')}`);
     m.resolve();
     const req = m.resolvedRequestType!;
     const res = m.resolvedResponseType!;
     this.method = {
-      path: o.config.grpc.method,
+      path: g.method,
       serialize: (obj) => Buffer.from(req.encode(req.fromObject(obj as Record<string, unknown>)).finish()),
       deserialize: (b) => res.toObject(res.decode(b)),
     };
@@ -114,7 +137,9 @@ export class NoopInjector implements Sink {
     // Any newer term cancels a request in flight for an older one.
     // (Pre-votes carry the term a candidate would have, not a real one.)
     const pre = (ev.type === 'vote' || ev.type === 'vote_resp') && ev.pre;
-    if (!pre) for (const [leader, f] of this.inFlight) if (ev.term > f.term) this.cancel(leader, `term ${ev.term} appeared while the request was in flight`);
+    if (!pre) {
+      for (const [leader, f] of [...this.inFlight, ...this.httpInFlight]) if (ev.term > f.term) this.cancel(leader, `term ${ev.term} appeared while the request was in flight`);
+    }
   }
 
   grace(): number {
@@ -128,7 +153,7 @@ export class NoopInjector implements Sink {
 
   close(): void {
     if (this.timer) clearInterval(this.timer);
-    for (const leader of [...this.inFlight.keys()]) this.cancel(leader, 'shutting down');
+    for (const leader of [...this.inFlight.keys(), ...this.httpInFlight.keys()]) this.cancel(leader, 'shutting down');
     for (const c of this.clients.values()) c.close();
   }
 
@@ -160,18 +185,22 @@ export class NoopInjector implements Sink {
 
   private async execute(d: NoopDecision): Promise<{ result: NoopResult; reason: string }> {
     if (d.kind === 'skip') return this.record(d, 'skipped', d.reason);
-    if (this.o.config.dryRun) return this.record(d, 'skipped', `dry run: would send ${this.method.path} to ${d.leader} now (${d.reason})`);
+    const what = this.method ? this.method.path : `${this.o.config.http!.method} ${this.o.config.http!.url}`;
+    if (this.o.config.dryRun) return this.record(d, 'skipped', `dry run: would send ${what} to ${d.leader} now (${d.reason})`);
     const member = this.o.members().find((m) => m.id === d.leader);
     if (!member?.client) return this.record(d, 'skipped', `no client address configured for ${d.leader}`);
-    const request = fillTemplate(this.o.config.grpc.request, { term: String(d.term), leader: d.leader, timestamp: String(Date.now()) });
+    const vars = { term: String(d.term), leader: d.leader, timestamp: String(Date.now()), client: `${member.client.host}:${member.client.port}` };
+    const method = this.method;
+    if (!method) return this.executeHttp(d, vars);
+    const request = fillTemplate(this.o.config.grpc!.request, vars);
     let client = this.clients.get(d.leader);
     if (!client) this.clients.set(d.leader, (client = new grpc.Client(`${member.client.host}:${member.client.port}`, grpc.credentials.createInsecure())));
-    this.record(d, 'sent', `${this.method.path} to ${member.client.host}:${member.client.port}: ${d.reason}`);
+    this.record(d, 'sent', `${method.path} to ${member.client.host}:${member.client.port}: ${d.reason}`);
     return new Promise((resolve) => {
       const call = client!.makeUnaryRequest(
-        this.method.path,
-        this.method.serialize,
-        this.method.deserialize,
+        method.path,
+        method.serialize,
+        method.deserialize,
         request,
         new grpc.Metadata(),
         { deadline: Date.now() + this.o.config.timeoutMs },
@@ -186,7 +215,34 @@ export class NoopInjector implements Sink {
     });
   }
 
+  private async executeHttp(d: NoopDecision, vars: Record<string, string>): Promise<{ result: NoopResult; reason: string }> {
+    const h = this.o.config.http!;
+    const url = fillTemplate(h.url, vars) as string;
+    const body = h.body === undefined ? undefined : typeof h.body === 'string' ? (fillTemplate(h.body, vars) as string) : JSON.stringify(fillTemplate(h.body, vars));
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${this.o.config.timeoutMs} ms`)), this.o.config.timeoutMs);
+    this.httpInFlight.set(d.leader, { term: d.term, abort });
+    this.record(d, 'sent', `${h.method} ${url}: ${d.reason}`);
+    try {
+      const res = await fetch(url, { method: h.method, headers: fillTemplate(h.headers, vars) as Record<string, string>, body, signal: abort.signal });
+      const text = (await res.text()).slice(0, 200);
+      if (res.ok) return this.record(d, 'ok', `${d.leader} answered ${res.status}`);
+      return this.record(d, 'failed', `${d.leader} answered ${res.status}: ${text}`);
+    } catch (err) {
+      const e = abort.signal.reason ?? err;
+      return this.record(d, 'failed', `${(e as Error).message ?? String(e)}`);
+    } finally {
+      clearTimeout(timer);
+      this.httpInFlight.delete(d.leader);
+    }
+  }
+
   private cancel(leader: NodeId, why: string): void {
+    const h = this.httpInFlight.get(leader);
+    if (h) {
+      this.httpInFlight.delete(leader);
+      h.abort.abort(new Error(`cancelled: ${why}`));
+    }
     const f = this.inFlight.get(leader);
     if (!f) return;
     this.inFlight.delete(leader);

@@ -63,3 +63,13 @@ describe('fillTemplate', () => {
     });
   });
 });
+
+describe('parseNoopConfig', () => {
+  it('reports every problem at once', async () => {
+    const { parseNoopConfig } = await import('../../../src/actions/noop-injector.js');
+    expect(() => parseNoopConfig({ grpc: { method: 'Put' }, http: { url: 'ftp://x' }, timeoutMs: -1 }, 'rg.yaml')).toThrow(
+      /rg\.yaml: noop\.grpc\.proto: .*noop\.grpc\.method: .*noop\.grpc\.request: .*noop\.http\.url: .*noop: expected exactly one of .*noop\.timeoutMs/,
+    );
+    expect(parseNoopConfig({ http: { url: 'http://{{client}}/v3/kv/put' } }, 'x')).toMatchObject({ dryRun: false, timeoutMs: 2000, http: { method: 'POST' } });
+  });
+});
