@@ -3,6 +3,7 @@
 // earlier-term entry becomes committed on every member; passive mode leaves it stuck; dry run sends
 // nothing.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import http from 'node:http';
 import { join } from 'node:path';
 import { startGuardedCluster, type GuardedCluster } from '../../../src/demo/guarded.js';
 import { findRepoRoot } from '../../../src/demo/protos.js';
@@ -104,5 +105,28 @@ describe('active mode: the guarded no-op injector', () => {
     await until('the no-op entry on the wire', async () => (events.some((e) => e.type === 'append' && e.from === leader && e.entries.some((x) => x.index === before + 1)) ? true : undefined), 3000);
     expect(await noopCommand(['--node', leader, '--url', url], io)).toBe(1);
     expect(out).toMatch(/already decided/);
+  }, 60_000);
+
+  it('a leader that never answers: a clean `failed` after the timeout, nothing sent to anyone else, no retry', async () => {
+    // Every member's client address points at a server that accepts and never answers.
+    const hole = http.createServer(() => {});
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', r));
+    const port = (hole.address() as { port: number }).port;
+    try {
+      const { g, events } = await guarded('active', { ...NOOP, grpc: undefined, http: { url: 'http://{{client}}/put', body: { term: '{{term}}' } }, timeoutMs: 400 });
+      for (const m of g.config.members) m.client = { host: '127.0.0.1', port };
+      await g.cluster.waitForLeader(10_000);
+      await g.cluster.put('a', '1');
+      const { leader, put } = await killAfterCommit(g.cluster);
+      const failed = await until('the failed decision', async () => noops(events).find((e) => e.result === 'failed'), 4000);
+      expect(failed.to).toBe(leader);
+      expect(failed.reason).toMatch(/no answer within 400 ms/);
+      await sleep(800);
+      expect(noops(events).filter((e) => e.result === 'sent')).toHaveLength(1);
+      expect((await g.cluster.status(leader)).commit_index).toBeLessThan(put.index);
+    } finally {
+      hole.closeAllConnections();
+      await new Promise<void>((r) => hole.close(() => r()));
+    }
   }, 60_000);
 });
