@@ -10,6 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Relay } from '../../../proxy/relay.js';
+import { freePort } from '../../../src/demo/cluster.js';
 import type { TapFactory } from '../../../proxy/tap.js';
 
 const HOST = '127.0.0.1';
@@ -23,17 +24,6 @@ export function etcdAvailability(): { ok: true } | { ok: false; reason: string }
     }
   }
   return { ok: true };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, HOST, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface EtcdMember {
