@@ -60,8 +60,11 @@ describe('active mode: the guarded no-op injector', () => {
     expect(sent[0]!.to).toBe(leader);
     await until('the ok decision', async () => (noops(events).some((e) => e.result === 'ok' && e.term === term) ? true : undefined), 2000);
     expect(noops(events).filter((e) => e.to !== leader && e.result === 'sent')).toEqual([]);
-    // The stall cleared before RG010's threshold: no warning needed.
+    // The stall cleared before RG010's threshold: no warning needed, and the engine credits the injection.
     expect(g.running.monitor.findings().map((f) => f.code)).not.toContain('RG010');
+    const stall = await until('the stall to clear in RaftGuard\'s view', async () => g.running.monitor.snapshot().stalls?.find((s) => s.term === term && s.clearedAt !== undefined), 2000);
+    expect(stall).toMatchObject({ leader, clearedBy: 'noop', action: { result: 'ok', dryRun: false } });
+    expect(stall.escalated).toBeUndefined();
     const metrics = await g.running.metrics.text();
     expect(metrics).toMatch(/raftguard_noop_injections_total\{cluster="demo",result="ok"\} 1/);
   }, 60_000);
@@ -124,6 +127,11 @@ describe('active mode: the guarded no-op injector', () => {
       await sleep(800);
       expect(noops(events).filter((e) => e.result === 'sent')).toHaveLength(1);
       expect((await g.cluster.status(leader)).commit_index).toBeLessThan(put.index);
+      // RG010 escalates at once, as a warning, saying the injection failed.
+      const rg010 = g.running.monitor.findings().filter((f) => f.code === 'RG010' && f.term === failed.term);
+      expect(rg010).toHaveLength(1);
+      expect(rg010[0]).toMatchObject({ severity: 'warning', details: { escalated: true, escalation: 'injection-failed', action: { result: 'failed' } } });
+      expect(rg010[0]!.message).toMatch(/no answer within 400 ms/);
     } finally {
       hole.closeAllConnections();
       await new Promise<void>((r) => hole.close(() => r()));
