@@ -10,23 +10,10 @@ import { createEngine, type Thresholds } from '../../../src/engine.js';
 import { CaptureWriter } from '../../../src/events/capture.js';
 import { Monitor } from '../../../src/runtime/monitor.js';
 import { replayFile } from '../../../src/cli/replay.js';
-import { app, grant, ok, only, range, replicate, vote } from './helpers.js';
+import { app, grant, ok, only, stallHandover as handover, vote } from './helpers.js';
 
 const N = ['n1', 'n2', 'n3'];
 const TH: Partial<Thresholds> = { stallMs: 2000, noopVerifyMs: 500 };
-
-/** Old leader n1 (term 2) leaves 4..5 uncommitted on everyone; n2 wins term 3 at 1001. */
-function handover(): RaftEvent[] {
-  return [
-    ...replicate(0, 'n1', ['n2', 'n3'], 2, 0, 0, 3, 0),
-    app(20, 'n1', 'n2', 2, 3, 2, range(4, 5, 2), 3),
-    app(20, 'n1', 'n3', 2, 3, 2, range(4, 5, 2), 3),
-    ok(21, 'n2', 'n1', 2, 5),
-    ok(21, 'n3', 'n1', 2, 5),
-    vote(1000, 'n2', 'n3', 3, 5, 2),
-    grant(1001, 'n3', 'n2', 3),
-  ];
-}
 
 /** n2 leads term 3 with heartbeats-as-appends and no own entry (no no-op on election); commit stays 3. */
 function stalled(from: number, to: number, last = 5, lastTerm = 2, commit = 3): RaftEvent[] {
