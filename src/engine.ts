@@ -3,12 +3,18 @@
 // object, which is what makes a live run and the replay of its capture agree.
 // No I/O and no clock in here: time arrives on events and ticks.
 
-import type { Finding, NodeId, RaftEvent } from './events/types.js';
+import type { Finding, NodeId, NoopResult, RaftEvent } from './events/types.js';
 
 /** Thresholds for the time- and count-based checks. Times in milliseconds. */
 export interface Thresholds {
   /** RG010: how long a new leader may sit on majority-held earlier-term entries with no own-term entry. */
   stallMs: number;
+  /**
+   * RG010 in active mode: how long after RaftGuard's no-op was sent the stall may persist before the
+   * finding escalates (default: electionTimeoutMs, which any working cluster keeps well above one
+   * heartbeat interval plus a round trip, the time a landed no-op needs to show as commit on the wire).
+   */
+  noopVerifyMs: number;
   /** RG013: longest acceptable time with no leader. */
   noLeaderMs: number;
   /** RG013: elections (new terms with a leader) per window above which it is a storm. */
@@ -42,6 +48,7 @@ export interface Thresholds {
 
 export const DEFAULT_THRESHOLDS: Thresholds = {
   stallMs: 2000,
+  noopVerifyMs: 1000,
   noLeaderMs: 5000,
   electionStormCount: 4,
   electionStormWindowMs: 15 * 60 * 1000,
@@ -125,6 +132,28 @@ export interface StallInfo {
   clearedAt?: number;
   stalledFrom?: number;
   stalledIndex?: number;
+  /** When the hazard was first seen in this term (hazardSince resets when an own-term entry appears). */
+  firstHazardAt?: number;
+  /** What RaftGuard's no-op injector did about it, from the `noop` events. */
+  action?: StallAction;
+  /** The finding escalated: the stall persisted after an injection, or the injection failed. */
+  escalated?: boolean;
+  /** What cleared it: `noop` = the first own-term entry appeared after RaftGuard's injection was sent. */
+  clearedBy?: 'noop' | 'own-term-entry';
+}
+
+/** The injector's decisions for one (leader, term), as recorded in its `noop` events. */
+export interface StallAction {
+  kind: 'noop';
+  /** The latest decision. */
+  result: NoopResult;
+  reason: string;
+  dryRun: boolean;
+  sentAt?: number;
+  okAt?: number;
+  failedAt?: number;
+  /** Every decision, oldest first (a handful at most: skipped, or sent then ok/failed). */
+  decisions: { t: number; result: NoopResult; reason: string }[];
 }
 
 export interface Engine {

@@ -11,6 +11,7 @@ import type { NodeId, NoopEvent, NoopResult, RaftEvent } from '../events/types.j
 import type { Monitor, Sink } from '../runtime/monitor.js';
 import type { MetricsSink } from '../sinks/metrics.js';
 import { NoopPlanner, type NoopDecision } from './noop-planner.js';
+import { DRY_RUN_REASON } from '../checks/stall.js';
 
 export interface NoopConfig {
   dryRun: boolean;
@@ -167,10 +168,10 @@ export class NoopInjector implements Sink {
     // Verification: how long from leadership established to the stall clearing.
     for (const s of snap.stalls ?? []) {
       const key = `${s.leader}/${s.term}`;
-      if (s.clearedAt === undefined || s.hazardSince === undefined || this.clearedSeen.has(key)) continue;
+      if (s.clearedAt === undefined || s.firstHazardAt === undefined || this.clearedSeen.has(key)) continue;
       this.clearedSeen.add(key);
       if (this.clearedSeen.size > 256) this.clearedSeen.delete(this.clearedSeen.values().next().value as string);
-      this.o.metrics.stallCleared.labels(this.o.cluster).observe((s.clearedAt - (s.establishedAt ?? s.hazardSince)) / 1000);
+      this.o.metrics.stallCleared.labels(this.o.cluster).observe((s.clearedAt - (s.establishedAt ?? s.firstHazardAt)) / 1000);
     }
   }
 
@@ -186,7 +187,7 @@ export class NoopInjector implements Sink {
   private async execute(d: NoopDecision): Promise<{ result: NoopResult; reason: string }> {
     if (d.kind === 'skip') return this.record(d, 'skipped', d.reason);
     const what = this.method ? this.method.path : `${this.o.config.http!.method} ${this.o.config.http!.url}`;
-    if (this.o.config.dryRun) return this.record(d, 'skipped', `dry run: would send ${what} to ${d.leader} now (${d.reason})`);
+    if (this.o.config.dryRun) return this.record(d, 'skipped', `${DRY_RUN_REASON}: would send ${what} to ${d.leader} now (${d.reason})`);
     const member = this.o.members().find((m) => m.id === d.leader);
     if (!member?.client) return this.record(d, 'skipped', `no client address configured for ${d.leader}`);
     const vars = { term: String(d.term), leader: d.leader, timestamp: String(Date.now()), client: `${member.client.host}:${member.client.port}` };

@@ -21,7 +21,7 @@ import { LogDetector } from './log.js';
 import { CommitDetector } from './commit.js';
 import { TermDetector } from './term.js';
 import { VoteDetector } from './vote.js';
-import { StallDetector } from './stall.js';
+import { StallDetector, copyAction } from './stall.js';
 import { LivenessDetector } from './liveness.js';
 import { TimingDetector } from './timing.js';
 
@@ -38,6 +38,9 @@ function resolveThresholds(partial: Partial<Thresholds> | undefined): Thresholds
     }
     if (partial.staleLeaderGraceMs === undefined && typeof partial.electionTimeoutMs === 'number') {
       th.staleLeaderGraceMs = th.electionTimeoutMs;
+    }
+    if (partial.noopVerifyMs === undefined && typeof partial.electionTimeoutMs === 'number') {
+      th.noopVerifyMs = th.electionTimeoutMs;
     }
   }
   th.logWindow = Math.max(16, Math.floor(th.logWindow));
@@ -153,6 +156,10 @@ export class RaftGuardEngine implements Engine {
       clearedAt: s?.clearedAt,
       stalledFrom: s?.stalledFrom,
       stalledIndex: s?.stalledIndex,
+      firstHazardAt: s?.firstHazardAt,
+      action: s?.action && copyAction(s.action),
+      escalated: s?.escalated,
+      clearedBy: s?.clearedBy,
     };
   }
 

@@ -35,7 +35,11 @@ const SCENARIOS: Record<string, { cluster: ReferenceClusterOptions; about: strin
 };
 
 // Slow enough to read in a terminal and to make the kill-after-commit window reliable.
-const TIMING = { heartbeatMs: 250, electionMinMs: 700, electionMaxMs: 1100 };
+// Exported with the thresholds and the no-op request: bench:noop runs this same scenario.
+export const DEMO_TIMING = { heartbeatMs: 250, electionMinMs: 700, electionMaxMs: 1100 };
+const TIMING = DEMO_TIMING;
+export const DEMO_THRESHOLDS = { stallMs: 1500, electionTimeoutMs: TIMING.electionMinMs, noLeaderMs: 5000 };
+export const demoNoopConfig = (): object => ({ grpc: { proto: [join(findRepoRoot(), 'proto', 'kv.proto')], method: '/raft.v1.KV/Put', request: { key: '__raftguard_noop_{{term}}', value: '' } } });
 
 
 /** The terminal view: one readable line per leader change and per finding. */
@@ -110,15 +114,13 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
   try {
     guarded = await startGuardedCluster({
       cluster: { ...TIMING, ...scenario.cluster },
-      thresholds: { stallMs: 1500, electionTimeoutMs: TIMING.electionMinMs, noLeaderMs: 5000 },
+      thresholds: DEMO_THRESHOLDS,
       capturePath,
       adminPort,
       log,
       sinks: [view],
       mode,
-      ...(mode === 'active'
-        ? { noop: { grpc: { proto: [join(findRepoRoot(), 'proto', 'kv.proto')], method: '/raft.v1.KV/Put', request: { key: '__raftguard_noop_{{term}}', value: '' } } } }
-        : {}),
+      ...(mode === 'active' ? { noop: demoNoopConfig() } : {}),
     });
     const { cluster, running } = guarded;
     const admin = `http://${running.adminAddress.host}:${running.adminAddress.port}`;

@@ -26,7 +26,7 @@ export interface MemberStatus {
 }
 
 /** The node's timing and bug switches, passed to every member. */
-type MemberSwitches = Pick<RaftNodeOptions, 'electionMinMs' | 'electionMaxMs' | 'heartbeatMs' | 'noopOnElection' | 'persistVote' | 'commitOldTermByCounting' | 'preVote'>;
+type MemberSwitches = Pick<RaftNodeOptions, 'electionMinMs' | 'electionMaxMs' | 'heartbeatMs' | 'noopOnElection' | 'persistVote' | 'commitOldTermByCounting' | 'preVote' | 'holdPutPrefix'>;
 
 export interface ReferenceClusterOptions extends MemberSwitches {
   ids?: string[];
@@ -48,7 +48,7 @@ export interface Member {
   clientAddress: string;
   dataDir: string;
   process?: ChildProcess;
-  /** stdout lines after "ready" (role changes), bounded. */
+  /** stdout lines after "ready" (role changes, client requests received), bounded; since the last (re)start. */
   events: Record<string, unknown>[];
 }
 
@@ -114,6 +114,7 @@ export class ReferenceCluster {
     if (o.persistVote === false) args.push('--no-persist-vote');
     if (o.commitOldTermByCounting) args.push('--commit-old-term-by-counting');
     if (o.preVote) args.push('--pre-vote');
+    if (o.holdPutPrefix) args.push('--hold-put-prefix', o.holdPutPrefix);
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     m.process = child;
     m.events = [];

@@ -5,11 +5,12 @@
 // node dist/src/demo/node-main.js --id n1 --peer-listen 127.0.0.1:P --client-listen 127.0.0.1:C \
 //   --peers n2=127.0.0.1:X,n3=127.0.0.1:Y --data DIR [--election-min 300] [--election-max 600]
 //   [--heartbeat 75] [--noop-on-election] [--no-persist-vote] [--commit-old-term-by-counting] [--pre-vote]
+//   [--hold-put-prefix P]   (test hook: Puts with keys starting with P are held unanswered)
 
 import { RaftNode, type RaftNodeOptions } from './raft-node.js';
 
 const FLAGS = new Set(['--noop-on-election', '--no-persist-vote', '--commit-old-term-by-counting', '--pre-vote']);
-const VALUED = new Set(['--id', '--peer-listen', '--client-listen', '--peers', '--data', '--election-min', '--election-max', '--heartbeat', '--put-timeout']);
+const VALUED = new Set(['--id', '--peer-listen', '--client-listen', '--peers', '--data', '--election-min', '--election-max', '--heartbeat', '--put-timeout', '--hold-put-prefix']);
 
 export function parseNodeArgs(argv: string[]): RaftNodeOptions {
   const v = new Map<string, string>();
@@ -50,6 +51,7 @@ export function parseNodeArgs(argv: string[]): RaftNodeOptions {
     commitOldTermByCounting: f.has('--commit-old-term-by-counting'),
     preVote: f.has('--pre-vote'),
   };
+  if (v.has('--hold-put-prefix')) opts.holdPutPrefix = v.get('--hold-put-prefix')!;
   const em = num('--election-min'), ex = num('--election-max'), hb = num('--heartbeat'), pt = num('--put-timeout');
   if (em !== undefined) opts.electionMinMs = em;
   if (ex !== undefined) opts.electionMaxMs = ex;

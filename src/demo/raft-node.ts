@@ -49,6 +49,11 @@ export interface RaftNodeOptions {
   putTimeoutMs?: number;
   /** Most entries per AppendEntries. */
   maxBatch?: number;
+  /**
+   * Test hook: a Put whose key starts with this is accepted and then held, never answered nor
+   * appended, so a client request stays in flight (to kill the node under it). Empty = off.
+   */
+  holdPutPrefix?: string;
   /** Called on role/term changes (node-main prints these as JSON lines). */
   onEvent?: (e: Record<string, unknown>) => void;
 }
@@ -106,6 +111,7 @@ export class RaftNode {
       preVote: false,
       putTimeoutMs: 5000,
       maxBatch: 64,
+      holdPutPrefix: '',
       ...options,
     };
     if (this.opt.heartbeatMs >= this.opt.electionMinMs) {
@@ -504,6 +510,9 @@ export class RaftNode {
   // ---- client API --------------------------------------------------------------------------------
 
   private handlePut(req: Wire, cb: grpc.sendUnaryData<Wire>): void {
+    // Every client request this node received, in its own log (what tests check "who got what" on).
+    this.emit({ event: 'client_put', key: String(req.key), role: this.role });
+    if (this.opt.holdPutPrefix && String(req.key).startsWith(this.opt.holdPutPrefix)) return;
     if (this.role !== 'leader') {
       const md = new grpc.Metadata();
       if (this.leader) md.set('x-raft-leader', this.leader);

@@ -23,10 +23,10 @@ afterEach(async () => {
   g = undefined;
 });
 
-async function guarded(mode: 'passive' | 'active', noop?: object): Promise<{ g: GuardedCluster; events: RaftEvent[] }> {
+async function guarded(mode: 'passive' | 'active', noop?: object, cluster: object = {}): Promise<{ g: GuardedCluster; events: RaftEvent[] }> {
   const events: RaftEvent[] = [];
   g = await startGuardedCluster({
-    cluster: TIMING,
+    cluster: { ...TIMING, ...cluster },
     thresholds: { stallMs: 3000, electionTimeoutMs: 700 },
     mode,
     ...(noop ? { noop } : {}),
@@ -60,8 +60,11 @@ describe('active mode: the guarded no-op injector', () => {
     expect(sent[0]!.to).toBe(leader);
     await until('the ok decision', async () => (noops(events).some((e) => e.result === 'ok' && e.term === term) ? true : undefined), 2000);
     expect(noops(events).filter((e) => e.to !== leader && e.result === 'sent')).toEqual([]);
-    // The stall cleared before RG010's threshold: no warning needed.
+    // The stall cleared before RG010's threshold: no warning needed, and the engine credits the injection.
     expect(g.running.monitor.findings().map((f) => f.code)).not.toContain('RG010');
+    const stall = await until('the stall to clear in RaftGuard\'s view', async () => g.running.monitor.snapshot().stalls?.find((s) => s.term === term && s.clearedAt !== undefined), 2000);
+    expect(stall).toMatchObject({ leader, clearedBy: 'noop', action: { result: 'ok', dryRun: false } });
+    expect(stall.escalated).toBeUndefined();
     const metrics = await g.running.metrics.text();
     expect(metrics).toMatch(/raftguard_noop_injections_total\{cluster="demo",result="ok"\} 1/);
   }, 60_000);
@@ -124,9 +127,56 @@ describe('active mode: the guarded no-op injector', () => {
       await sleep(800);
       expect(noops(events).filter((e) => e.result === 'sent')).toHaveLength(1);
       expect((await g.cluster.status(leader)).commit_index).toBeLessThan(put.index);
+      // RG010 escalates at once, as a warning, saying the injection failed.
+      const rg010 = g.running.monitor.findings().filter((f) => f.code === 'RG010' && f.term === failed.term);
+      expect(rg010).toHaveLength(1);
+      expect(rg010[0]).toMatchObject({ severity: 'warning', details: { escalated: true, escalation: 'injection-failed', action: { result: 'failed' } } });
+      expect(rg010[0]!.message).toMatch(/no answer within 400 ms/);
     } finally {
       hole.closeAllConnections();
       await new Promise<void>((r) => hole.close(() => r()));
     }
+  }, 60_000);
+
+  it('the leader killed while the injection is in flight: no crash, one clean `failed`, nothing sent to anyone else, relaying goes on', async () => {
+    // The members hold (never answer) Puts of RaftGuard's no-op key: the request stays in flight at the leader.
+    const { g, events } = await guarded('active', NOOP, { holdPutPrefix: '__raftguard_noop_' });
+    await g.cluster.waitForLeader(10_000);
+    await g.cluster.put('a', '1');
+    const { old, leader, put } = await killAfterCommit(g.cluster);
+    const sent = await until('the injection to be sent', async () => noops(events).find((e) => e.result === 'sent' && e.to === leader), 4000);
+    const term = sent.term;
+    const key = `__raftguard_noop_${term}`;
+    const received = (id: string) => g.cluster.members.get(id)!.events.filter((e) => e.event === 'client_put' && e.key === key);
+    // It reached the leader's client API and is held there, unanswered.
+    await until('the leader to receive the no-op request', async () => (received(leader).length === 1 ? true : undefined), 2000);
+    expect(noops(events).filter((e) => e.to === leader && e.term === term && e.result !== 'sent')).toEqual([]);
+    // Bring the first victim back so the cluster keeps a majority, then kill the leader under the request.
+    await g.cluster.restart(old);
+    await until(`${old} to follow ${leader}`, async () => ((await g.cluster.status(old)).leader === leader ? true : undefined), 5000);
+    await g.cluster.kill(leader, 'SIGKILL');
+    const next = await g.cluster.waitForLeader(10_000, leader);
+    const failed = await until('the failed decision', async () => noops(events).find((e) => e.result === 'failed' && e.to === leader && e.term === term), 4000);
+    expect(failed.reason).toMatch(/UNAVAILABLE|cancelled/);
+    // RaftGuard keeps relaying: a write through the new leader commits, and with it the stalled entry.
+    const w = await g.cluster.put('after', '1');
+    expect(w.leader).toBe(next);
+    await until('the stalled entry to commit on both survivors', async () => {
+      const st = await g.cluster.statuses();
+      return st.length === 2 && st.every((s) => s.commit_index >= Math.max(put.index, w.index)) ? st : undefined;
+    }, 3000);
+    await sleep(500);
+    const decisions = noops(events).filter((e) => e.to === leader && e.term === term);
+    expect(decisions.map((e) => e.result)).toEqual(['sent', 'failed']);
+    // Never retried to another node: no decision for that term names anyone else, and no other member
+    // received that term's no-op request (their own logs of client requests).
+    expect(noops(events).filter((e) => e.term === term && e.to !== leader)).toEqual([]);
+    for (const id of ['n1', 'n2', 'n3'].filter((n) => n !== leader)) expect(received(id)).toEqual([]);
+    const snap = g.running.monitor.snapshot();
+    expect(snap.leader).toMatchObject({ id: next });
+    expect(snap.leader!.term).toBeGreaterThan(term);
+    const res = await fetch(`http://${g.running.adminAddress.host}:${g.running.adminAddress.port}/api/cluster`);
+    expect(res.status).toBe(200);
+    expect(g.running.monitor.findings().filter((f) => f.severity === 'critical')).toEqual([]);
   }, 60_000);
 });

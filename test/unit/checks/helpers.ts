@@ -79,3 +79,16 @@ export function replicate(t0: number, l: string, followers: string[], term: numb
   for (const f of followers) out.push(app(t, l, f, term, prev, pt, [], commit));
   return out;
 }
+
+/** Old leader n1 (term 2) leaves 4..5 uncommitted on everyone; n2 wins term 3 at 1001 (the RG010 set-up). */
+export function stallHandover(): RaftEvent[] {
+  return [
+    ...replicate(0, 'n1', ['n2', 'n3'], 2, 0, 0, 3, 0),
+    app(20, 'n1', 'n2', 2, 3, 2, range(4, 5, 2), 3),
+    app(20, 'n1', 'n3', 2, 3, 2, range(4, 5, 2), 3),
+    ok(21, 'n2', 'n1', 2, 5),
+    ok(21, 'n3', 'n1', 2, 5),
+    vote(1000, 'n2', 'n3', 3, 5, 2),
+    grant(1001, 'n3', 'n2', 3),
+  ];
+}

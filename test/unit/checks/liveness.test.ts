@@ -2,22 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import type { RaftEvent } from '../../../src/events/types.js';
 import { createEngine } from '../../../src/engine.js';
-import { app, grant, hb, ok, only, range, replicate, run, vote } from './helpers.js';
+import { app, grant, hb, ok, only, replicate, run, stallHandover as handover, vote } from './helpers.js';
 
 const N = { nodes: ['n1', 'n2', 'n3'] };
-
-/** Old leader n1 (term 2) leaves 4..5 uncommitted on everyone; n2 wins term 3. */
-function handover(): RaftEvent[] {
-  return [
-    ...replicate(0, 'n1', ['n2', 'n3'], 2, 0, 0, 3, 0),
-    app(20, 'n1', 'n2', 2, 3, 2, range(4, 5, 2), 3),
-    app(20, 'n1', 'n3', 2, 3, 2, range(4, 5, 2), 3),
-    ok(21, 'n2', 'n1', 2, 5),
-    ok(21, 'n3', 'n1', 2, 5),
-    vote(1000, 'n2', 'n3', 3, 5, 2),
-    grant(1001, 'n3', 'n2', 3),
-  ];
-}
 
 /** n2 leads term 3 with heartbeats-as-appends and no own entry (no no-op on election). */
 function stalled(from: number, to: number): RaftEvent[] {
