@@ -309,6 +309,24 @@ function halvesHex(lo: number, hi: number): string {
   return hi.toString(16) + lo.toString(16).padStart(8, '0');
 }
 
+// Member IDs repeat in every message: the last few (lo, hi) → hex strings are kept, so a message
+// costs two comparisons per ID instead of two number-to-hex conversions. Bounded (ID_CACHE entries).
+const ID_CACHE = 16;
+const idLo = new Uint32Array(ID_CACHE);
+const idHi = new Uint32Array(ID_CACHE);
+const idStr: string[] = new Array<string>(ID_CACHE).fill('0');
+let idNext = 0;
+
+function memberIdHex(lo: number, hi: number): string {
+  for (let k = 0; k < ID_CACHE; k++) if (idLo[k] === lo && idHi[k] === hi) return idStr[k]!;
+  const s = halvesHex(lo, hi);
+  idLo[idNext] = lo;
+  idHi[idNext] = hi;
+  idStr[idNext] = s;
+  idNext = (idNext + 1) % ID_CACHE;
+  return s;
+}
+
 /** [start, end) of the length-delimited value whose tag was just read at `pos`; returns end via lenEnd. */
 let lenEnd = 0;
 function readLength(buf: Uint8Array, pos: number, end: number): number {
@@ -418,10 +436,10 @@ function readMessage(buf: Uint8Array): RawMessage {
           type = vLo | 0;
           break;
         case 2:
-          to = halvesHex(vLo, vHi);
+          to = memberIdHex(vLo, vHi);
           break;
         case 3:
-          from = halvesHex(vLo, vHi);
+          from = memberIdHex(vLo, vHi);
           break;
         case 4:
           termLo = vLo;
