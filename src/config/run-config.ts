@@ -41,6 +41,11 @@ export interface RunConfig {
   members: MemberConfig[];
   thresholds: Partial<Thresholds>;
   mode: 'passive' | 'active';
+  /**
+   * false: relay only, no passive reader at all (no events, no checks). For measuring what decoding
+   * costs on top of the relay, or for running the data plane alone while diagnosing it. Default true.
+   */
+  decode?: boolean;
   capture?: { path: string; maxBytes: number; keep: number };
   admin: { listen: HostPort; token?: string };
   log: { level: string };
@@ -82,7 +87,7 @@ export function loadRunConfig(file: string, env: NodeJS.ProcessEnv = process.env
     if (v === undefined || v === null) r.problem(path.join('.'), r.node(path.slice(0, -1)), `missing: expected ${what}`);
     return v;
   };
-  const allowed = new Set(['cluster', 'dialect', 'grpc', 'members', 'thresholds', 'mode', 'capture', 'admin', 'log', 'noop']);
+  const allowed = new Set(['cluster', 'dialect', 'grpc', 'members', 'thresholds', 'mode', 'decode', 'capture', 'admin', 'log', 'noop']);
   for (const [k, node] of r.entries([])) {
     if (!allowed.has(k)) r.problem(k, node, `unknown key; expected one of: ${[...allowed].join(', ')}`);
   }
@@ -181,6 +186,10 @@ export function loadRunConfig(file: string, env: NodeJS.ProcessEnv = process.env
   const mode = scalar(['mode']) ?? 'passive';
   if (mode !== 'passive' && mode !== 'active') r.problem('mode', r.node(['mode']), 'expected passive or active');
 
+  const decode = scalar(['decode']) ?? true;
+  if (typeof decode !== 'boolean') r.problem('decode', r.node(['decode']), 'expected true (default) or false (relay only, nothing decoded)');
+  if (decode === false && mode === 'active') r.problem('decode', r.node(['decode']), 'active mode needs decoding (it acts on what it decodes); remove decode: false or use mode: passive');
+
   let capture: RunConfig['capture'];
   if (r.node(['capture']) !== undefined) {
     const p = scalar(['capture', 'path']);
@@ -216,6 +225,7 @@ export function loadRunConfig(file: string, env: NodeJS.ProcessEnv = process.env
     members,
     thresholds,
     mode: mode as 'passive' | 'active',
+    ...(decode === false ? { decode: false } : {}),
     ...(capture ? { capture } : {}),
     admin: { listen: admin!, ...(token ? { token } : {}) },
     log: { level: level as string },

@@ -64,7 +64,8 @@ export async function startRun(cfg: RunConfig, opts: StartOptions): Promise<Runn
     metrics.decodeErrors.labels(cfg.cluster, p.protocol).inc();
     logSink.decodeProblem(p);
   };
-  const tapFactory: TapFactory = await createDialectTap(cfg, {
+  // decode: false relays only (no reader is attached at all), to measure or isolate the data plane.
+  const tapFactory: TapFactory | undefined = cfg.decode === false ? undefined : await createDialectTap(cfg, {
     runStart: startedAt,
     onEvent: (ev) => monitor.ingest(ev),
     onDecodeProblem,

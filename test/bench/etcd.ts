@@ -1,13 +1,17 @@
-// Benchmark: etcd puts (256-byte values) from 1 and 32 concurrent clients, on a 3-member etcd cluster
-// whose peers talk directly vs a second 3-member cluster whose peers talk through RaftGuard
-// (`raftguard run`, its own process, etcd dialect decoding every message). Rounds alternate between
-// the two clusters so machine noise hits both alike. Clients use etcd's v3 JSON gateway
-// (POST /v3/kv/put) on the leader with keep-alive connections; latency is measured per put.
+// Benchmark: etcd puts (256-byte values) from 1 and 32 concurrent clients, on three 3-member etcd
+// clusters: peers talking directly; peers talking through `raftguard run` with `decode: false` (its
+// own process, the relay alone: the floor any inline proxy pays here); and peers talking through
+// `raftguard run` as users run it (relay + HTTP/1.1 reader + etcd dialect decoding every message +
+// engine + metrics). Rounds alternate between the clusters so machine noise hits all alike. Clients
+// use etcd's v3 JSON gateway (POST /v3/kv/put) on the leader with keep-alive connections; latency is
+// measured per put. RaftGuard's own CPU (utime + stime from /proc/<pid>/stat) is read around each round
+// and divided by the puts of that round, so the report says what each put costs the proxy in CPU.
 // Usage (after `npm run build`): node dist/test/bench/etcd.js [--rounds 3] [--seconds 4] [--clients 1,32]
+//   [--cpu-prof DIR]   write a V8 CPU profile of the decoding RaftGuard process to DIR (on exit)
 // Prints a table and one JSON line per client count:
-//   {"name":"etcd-proxy","clients":32,"throughputRatio":…,"addedP50Ms":…,"addedP99Ms":…}
+//   {"name":"etcd-proxy","clients":32,"throughputRatio":…,"addedP50Ms":…,"addedP99Ms":…,"relayOnlyRatio":…,"cpuUsPerPut":…}
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +25,7 @@ function arg(name: string, dflt: string): string {
 const ROUNDS = Number(arg('rounds', '3'));
 const SECONDS = Number(arg('seconds', '4'));
 const CLIENTS = arg('clients', '1,32').split(',').map(Number);
+const CPU_PROF = arg('cpu-prof', '');
 const HOST = '127.0.0.1';
 const BIN = fileURLToPath(new URL('../../../bin/raftguard.js', import.meta.url));
 
@@ -37,6 +42,43 @@ interface Cluster {
   name: string;
   clientUrls: string[];
   leaderUrl: string;
+  /** The raftguard process in front of this cluster's peers, if any. */
+  raftguard?: ChildProcess;
+  adminUrl?: string;
+  etcdPids: number[];
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+function cpuSeconds(pid: number | undefined): number {
+  const t = cpuTimes(pid);
+  return t.user + t.sys;
+}
+function cpuTimes(pid: number | undefined): { user: number; sys: number } {
+  if (pid === undefined) return { user: 0, sys: 0 };
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the ")" closing the command name: state is field 3, utime 14, stime 15.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK };
+}
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** Sum of raftguard_messages_total (decoded Raft messages) from the admin API's /metrics. */
+function messagesDecoded(adminUrl: string | undefined): Promise<number> {
+  if (!adminUrl) return Promise.resolve(0);
+  return new Promise((resolve) => {
+    http
+      .get(`${adminUrl}/metrics`, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          let n = 0;
+          for (const m of text.matchAll(/^raftguard_messages_total\{[^}]*\} (\d+)/gm)) n += Number(m[1]);
+          resolve(n);
+        });
+      })
+      .on('error', () => resolve(0));
+  });
 }
 
 function post(url: string, body: string, agent?: http.Agent): Promise<{ status: number; text: string }> {
@@ -52,10 +94,12 @@ function post(url: string, body: string, agent?: http.Agent): Promise<{ status: 
   });
 }
 
-async function startCluster(name: string, viaRaftGuard: boolean): Promise<Cluster> {
+async function startCluster(name: string, viaRaftGuard: boolean, decode = true): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), `rg-bench-etcd-${name}-`));
   dirs.push(dir);
   const members: Array<{ name: string; peer: number; client: number; advertised: number }> = [];
+  let rg: ChildProcess | undefined;
+  let adminUrl: string | undefined;
   for (let k = 1; k <= 3; k++) {
     members.push({ name: `${name}${k}`, peer: await freePort(), client: await freePort(), advertised: viaRaftGuard ? await freePort() : 0 });
   }
@@ -70,9 +114,12 @@ async function startCluster(name: string, viaRaftGuard: boolean): Promise<Cluste
       `  listen: ${HOST}:${admin}`,
       'log:',
       '  level: warn',
+      ...(decode ? [] : ['decode: false']),
     ].join('\n');
     writeFileSync(join(dir, 'raftguard.yaml'), yaml);
-    const rg = spawn(process.execPath, [BIN, 'run', '--config', join(dir, 'raftguard.yaml')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const nodeFlags = decode && CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [];
+    rg = spawn(process.execPath, [...nodeFlags, BIN, 'run', '--config', join(dir, 'raftguard.yaml')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    adminUrl = `http://${HOST}:${admin}`;
     procs.push(rg);
     for (let i = 0; i < 100; i++) {
       const ok = await new Promise<boolean>((r) => http.get(`http://${HOST}:${admin}/healthz`, (res) => r(res.statusCode === 200)).on('error', () => r(false)));
@@ -82,11 +129,11 @@ async function startCluster(name: string, viaRaftGuard: boolean): Promise<Cluste
   }
   const peerUrl = (m: (typeof members)[number]): string => `http://${HOST}:${viaRaftGuard ? m.advertised : m.peer}`;
   const initial = members.map((m) => `${m.name}=${peerUrl(m)}`).join(',');
+  const etcdPids: number[] = [];
   for (const m of members) {
     const env = { ...process.env };
     for (const v of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy']) delete env[v];
-    procs.push(
-      spawn(
+    const etcd = spawn(
         'etcd',
         [
           '--name', m.name,
@@ -101,8 +148,9 @@ async function startCluster(name: string, viaRaftGuard: boolean): Promise<Cluste
           '--log-level', 'error',
         ],
         { env, stdio: 'ignore' },
-      ),
-    );
+      );
+    procs.push(etcd);
+    if (etcd.pid !== undefined) etcdPids.push(etcd.pid);
   }
   const clientUrls = members.map((m) => `http://${HOST}:${m.client}`);
   for (let i = 0; i < 150; i++) {
@@ -110,7 +158,7 @@ async function startCluster(name: string, viaRaftGuard: boolean): Promise<Cluste
       try {
         const r = await post(`${u}/v3/maintenance/status`, '{}');
         const j = JSON.parse(r.text) as { leader?: string; header?: { member_id?: string } };
-        if (j.leader && j.leader !== '0' && j.header?.member_id === j.leader) return { name, clientUrls, leaderUrl: u };
+        if (j.leader && j.leader !== '0' && j.header?.member_id === j.leader) return { name, clientUrls, leaderUrl: u, raftguard: rg, adminUrl, etcdPids };
       } catch {
         /* not up yet */
       }
@@ -122,7 +170,20 @@ async function startCluster(name: string, viaRaftGuard: boolean): Promise<Cluste
 
 const VALUE = Buffer.alloc(256, 7).toString('base64');
 
-async function round(c: Cluster, clients: number, seconds: number): Promise<{ calls: number; secs: number; lat: number[] }> {
+interface RoundResult {
+  calls: number;
+  secs: number;
+  lat: number[];
+  /** CPU seconds of the raftguard process / of the three etcd members during the measured window. */
+  proxyCpu: number;
+  /** The system-time part of proxyCpu (socket reads/writes; on loopback the sender's write also runs the receiver's TCP path). */
+  proxySys: number;
+  etcdCpu: number;
+  /** Raft messages the raftguard process decoded during the measured window. */
+  messages: number;
+}
+
+async function round(c: Cluster, clients: number, seconds: number): Promise<RoundResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   const lat: number[] = [];
   let calls = 0;
@@ -133,7 +194,12 @@ async function round(c: Cluster, clients: number, seconds: number): Promise<{ ca
     while (!stop) {
       const key = Buffer.from(`bench-${seq++ % 10000}`).toString('base64');
       const t0 = process.hrtime.bigint();
-      const r = await post(`${c.leaderUrl}/v3/kv/put`, `{"key":"${key}","value":"${VALUE}"}`, agent);
+      let r: { status: number; text: string };
+      try {
+        r = await post(`${c.leaderUrl}/v3/kv/put`, `{"key":"${key}","value":"${VALUE}"}`, agent);
+      } catch (err) {
+        throw new Error(`${c.name}: put failed: ${(err as Error).message}`);
+      }
       if (r.status !== 200) throw new Error(`put answered ${r.status}: ${r.text}`);
       if (measuring) {
         lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -143,59 +209,108 @@ async function round(c: Cluster, clients: number, seconds: number): Promise<{ ca
   };
   const workers = Array.from({ length: clients }, worker);
   await sleep(500); // warm-up
+  const etcdCpu = (): number => c.etcdPids.reduce((a, p) => a + cpuSeconds(p), 0);
+  const msg0 = await messagesDecoded(c.adminUrl);
+  const proxy0 = cpuTimes(c.raftguard?.pid);
+  const etcd0 = etcdCpu();
   measuring = true;
   const start = performance.now();
   await sleep(seconds * 1000);
   measuring = false;
   const secs = (performance.now() - start) / 1000;
+  const proxy1 = cpuTimes(c.raftguard?.pid);
+  const proxyCpu = proxy1.user + proxy1.sys - proxy0.user - proxy0.sys;
+  const proxySys = proxy1.sys - proxy0.sys;
+  const etcdCpuUsed = etcdCpu() - etcd0;
   stop = true;
   await Promise.all(workers);
   agent.destroy();
-  return { calls, secs, lat };
+  const messages = (await messagesDecoded(c.adminUrl)) - msg0;
+  return { calls, secs, lat, proxyCpu, proxySys, etcdCpu: etcdCpuUsed, messages };
 }
 
 function pct(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 }
 
+const round3 = (x: number, k = 1000): number => Math.round(x * k) / k;
+
 try {
-  const direct = await startCluster('direct', false);
-  const guarded = await startCluster('guarded', true);
+  const variants: Array<[string, Cluster]> = [
+    ['direct', await startCluster('direct', false)],
+    ['relay only', await startCluster('relayonly', true, false)],
+    ['through RaftGuard', await startCluster('guarded', true)],
+  ];
   const results: string[] = [];
   console.log(`etcd puts, 256-byte values, ${ROUNDS} alternating rounds × ${SECONDS} s per variant`);
   for (const clients of CLIENTS) {
-    const agg = { direct: { calls: 0, secs: 0, lat: [] as number[] }, guarded: { calls: 0, secs: 0, lat: [] as number[] } };
+    const agg = new Map<string, RoundResult>(variants.map(([k]) => [k, { calls: 0, secs: 0, lat: [], proxyCpu: 0, proxySys: 0, etcdCpu: 0, messages: 0 }]));
     for (let r = 0; r < ROUNDS; r++) {
-      for (const [k, c] of [['direct', direct], ['guarded', guarded]] as const) {
+      for (const [k, c] of variants) {
         const x = await round(c, clients, SECONDS);
-        agg[k].calls += x.calls;
-        agg[k].secs += x.secs;
-        for (const v of x.lat) agg[k].lat.push(v);
+        const a = agg.get(k)!;
+        a.calls += x.calls;
+        a.secs += x.secs;
+        a.proxyCpu += x.proxyCpu;
+        a.proxySys += x.proxySys;
+        a.etcdCpu += x.etcdCpu;
+        a.messages += x.messages;
+        for (const v of x.lat) a.lat.push(v);
       }
     }
-    const d = agg.direct;
-    const g = agg.guarded;
-    d.lat.sort((a, b) => a - b);
-    g.lat.sort((a, b) => a - b);
-    const dTp = d.calls / d.secs;
-    const gTp = g.calls / g.secs;
+    const row = (k: string): { tp: number; p50: number; p99: number; cpuUs: number; sysUs: number; etcdUs: number; msgPerPut: number } => {
+      const a = agg.get(k)!;
+      a.lat.sort((x, y) => x - y);
+      return {
+        tp: a.calls / a.secs,
+        p50: pct(a.lat, 0.5),
+        p99: pct(a.lat, 0.99),
+        cpuUs: (a.proxyCpu / a.calls) * 1e6,
+        sysUs: (a.proxySys / a.calls) * 1e6,
+        etcdUs: (a.etcdCpu / a.calls) * 1e6,
+        msgPerPut: a.messages / a.calls,
+      };
+    };
+    const d = row('direct');
+    const ro = row('relay only');
+    const g = row('through RaftGuard');
     console.log(`\nclients ${clients}`);
-    console.log('variant             puts/s   p50 ms   p99 ms');
-    console.log(`direct           ${dTp.toFixed(0).padStart(9)} ${pct(d.lat, 0.5).toFixed(3).padStart(8)} ${pct(d.lat, 0.99).toFixed(3).padStart(8)}`);
-    console.log(`through RaftGuard${gTp.toFixed(0).padStart(9)} ${pct(g.lat, 0.5).toFixed(3).padStart(8)} ${pct(g.lat, 0.99).toFixed(3).padStart(8)}`);
+    console.log('variant               puts/s   p50 ms   p99 ms  proxy CPU µs/put (of it sys)  etcd CPU µs/put  msgs/put');
+    for (const [k, x] of [['direct', d], ['relay only', ro], ['through RaftGuard', g]] as const) {
+      console.log(
+        `${k.padEnd(18)}${x.tp.toFixed(0).padStart(9)} ${x.p50.toFixed(3).padStart(8)} ${x.p99.toFixed(3).padStart(8)} ${x.cpuUs.toFixed(1).padStart(17)} ${('(' + x.sysUs.toFixed(1) + ')').padStart(12)} ${x.etcdUs.toFixed(1).padStart(16)} ${x.msgPerPut.toFixed(2).padStart(9)}`,
+      );
+    }
     results.push(
       JSON.stringify({
         name: 'etcd-proxy',
         clients,
-        throughputRatio: Math.round((gTp / dTp) * 1000) / 1000,
-        addedP50Ms: Math.round((pct(g.lat, 0.5) - pct(d.lat, 0.5)) * 1000) / 1000,
-        addedP99Ms: Math.round((pct(g.lat, 0.99) - pct(d.lat, 0.99)) * 1000) / 1000,
-        directPutsPerSec: Math.round(dTp),
+        throughputRatio: round3(g.tp / d.tp),
+        addedP50Ms: round3(g.p50 - d.p50),
+        addedP99Ms: round3(g.p99 - d.p99),
+        relayOnlyRatio: round3(ro.tp / d.tp),
+        relayOnlyAddedP50Ms: round3(ro.p50 - d.p50),
+        relayOnlyAddedP99Ms: round3(ro.p99 - d.p99),
+        cpuUsPerPut: round3(g.cpuUs, 10),
+        cpuSysUsPerPut: round3(g.sysUs, 10),
+        relayOnlyCpuUsPerPut: round3(ro.cpuUs, 10),
+        relayOnlyCpuSysUsPerPut: round3(ro.sysUs, 10),
+        messagesPerPut: round3(g.msgPerPut, 100),
+        directPutsPerSec: Math.round(d.tp),
       }),
     );
   }
   console.log('');
   for (const r of results) console.log(r);
+  if (CPU_PROF) {
+    // SIGTERM: raftguard stops cleanly and node writes the profile on exit.
+    const rg = variants[2]![1].raftguard!;
+    const exited = new Promise<void>((r) => rg.once('exit', () => r()));
+    rg.kill('SIGTERM');
+    const clean = await Promise.race([exited.then(() => true), sleep(20000).then(() => false)]);
+    if (!clean) console.log("raftguard did not exit within 20 s of SIGTERM: no profile");
+    console.log(`CPU profile of the decoding raftguard written to ${CPU_PROF}`);
+  }
 } finally {
   for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
   await sleep(200);

@@ -1,7 +1,13 @@
-// raftpb decoding with protobufjs from our own proto2 description (proto/etcd/raftpb.proto).
-// uint64 fields arrive as Long: member IDs become lowercase hex strings without leading zeros (the
-// form etcd itself prints), terms and indices become numbers only after a check that they are at most
-// 2^53 - 1, so nothing is ever silently rounded.
+// raftpb decoding from our own proto2 description (proto/etcd/raftpb.proto).
+// Member IDs become lowercase hex strings without leading zeros (the form etcd itself prints), terms
+// and indices become numbers only after a check that they are at most 2^53 - 1, so nothing is ever
+// silently rounded.
+//
+// Message and Entry, decoded for every message on the relay's thread, are read by a small wire-format
+// reader written for exactly these two messages (varints straight into 32-bit halves: no Long object
+// per uint64, no intermediate decoded object, unknown fields and `context` skipped unread). The rarely
+// seen parts (a MsgSnap's Snapshot, ConfChange entries) are decoded with protobufjs from the .proto.
+// test/unit/etcd/raftpb.test.ts checks the reader against protobufjs on random messages.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -116,6 +122,7 @@ export const MessagePb = parsed.lookupType('raftpb.Message');
 export const EntryPb = parsed.lookupType('raftpb.Entry');
 export const ConfChangePb = parsed.lookupType('raftpb.ConfChange');
 export const ConfChangeV2Pb = parsed.lookupType('raftpb.ConfChangeV2');
+export const SnapshotPb = parsed.lookupType('raftpb.Snapshot');
 
 function isLong(v: unknown): v is LongLike {
   return typeof v === 'object' && v !== null && 'low' in v && 'high' in v;
@@ -172,10 +179,15 @@ function asBytes(v: unknown): Uint8Array {
 }
 
 export function decodeEntry(bytes: Uint8Array): RawEntry {
-  return rawEntry(pbDecode(EntryPb, bytes, 'raftpb.Entry'), 'Entry');
+  return readEntry(bytes, 0, bytes.length, 'raftpb.Entry', 'Entry');
 }
 
 export function decodeMessage(bytes: Uint8Array): RawMessage {
+  return readMessage(bytes);
+}
+
+/** The protobufjs path for Message (the reference the wire reader is tested against). */
+export function decodeMessageWithProtobufjs(bytes: Uint8Array): RawMessage {
   const m = pbDecode(MessagePb, bytes, 'raftpb.Message');
   const entries = (m['entries'] as Decoded[] | undefined) ?? [];
   const msg: RawMessage = {
@@ -191,16 +203,292 @@ export function decodeMessage(bytes: Uint8Array): RawMessage {
     rejectHint: safeNumber(m['rejectHint'], 'Message.rejectHint'),
   };
   const snap = m['snapshot'] as Decoded | undefined | null;
+  const meta = snapshotMeta(snap);
+  if (meta) msg.snapshot = meta;
+  return msg;
+}
+
+function snapshotMeta(snap: Decoded | undefined | null): RawSnapshotMeta | undefined {
   const meta = snap?.['metadata'] as Decoded | undefined | null;
-  if (meta) {
-    const cs = (meta['conf_state'] as Decoded | undefined | null) ?? {};
-    msg.snapshot = {
-      index: safeNumber(meta['index'], 'Message.snapshot.metadata.index'),
-      term: safeNumber(meta['term'], 'Message.snapshot.metadata.term'),
-      voters: ((cs['voters'] as unknown[] | undefined) ?? []).map(idHex),
-      learners: ((cs['learners'] as unknown[] | undefined) ?? []).map(idHex),
-      votersOutgoing: ((cs['voters_outgoing'] as unknown[] | undefined) ?? []).map(idHex),
-    };
+  if (!meta) return undefined;
+  const cs = (meta['conf_state'] as Decoded | undefined | null) ?? {};
+  return {
+    index: safeNumber(meta['index'], 'Message.snapshot.metadata.index'),
+    term: safeNumber(meta['term'], 'Message.snapshot.metadata.term'),
+    voters: ((cs['voters'] as unknown[] | undefined) ?? []).map(idHex),
+    learners: ((cs['learners'] as unknown[] | undefined) ?? []).map(idHex),
+    votersOutgoing: ((cs['voters_outgoing'] as unknown[] | undefined) ?? []).map(idHex),
+  };
+}
+
+// ---- the wire reader for Message and Entry ----
+// State of the last varint read, as two unsigned 32-bit halves (module-level: no allocation per field).
+let vLo = 0;
+let vHi = 0;
+
+class WireError extends Error {}
+
+/** Reads one varint at `pos` into (vLo, vHi); returns the position after it. */
+function readVarint(buf: Uint8Array, pos: number, end: number): number {
+  let lo = 0;
+  let hi = 0;
+  let b: number;
+  for (let shift = 0; shift < 28; shift += 7) {
+    if (pos >= end) throw new WireError('index out of range: truncated varint');
+    b = buf[pos++]!;
+    lo |= (b & 0x7f) << shift;
+    if (b < 0x80) {
+      vLo = lo >>> 0;
+      vHi = 0;
+      return pos;
+    }
+  }
+  if (pos >= end) throw new WireError('index out of range: truncated varint');
+  b = buf[pos++]!;
+  lo |= (b & 0x0f) << 28;
+  hi = (b & 0x7f) >> 4;
+  if (b >= 0x80) {
+    for (let shift = 3; ; shift += 7) {
+      if (shift > 31) throw new WireError('invalid varint encoding (more than 10 bytes)');
+      if (pos >= end) throw new WireError('index out of range: truncated varint');
+      b = buf[pos++]!;
+      hi |= (b & 0x7f) << shift;
+      if (b < 0x80) break;
+    }
+  }
+  vLo = lo >>> 0;
+  vHi = hi >>> 0;
+  return pos;
+}
+
+/** Skips one field of `wireType` starting at `pos` (after its tag); returns the position after it. */
+function skipField(buf: Uint8Array, pos: number, end: number, wireType: number, depth = 0): number {
+  switch (wireType) {
+    case 0:
+      return readVarint(buf, pos, end);
+    case 1:
+      pos += 8;
+      break;
+    case 2:
+      pos = readVarint(buf, pos, end);
+      if (vHi !== 0) throw new WireError('length-delimited field longer than 2^32');
+      pos += vLo;
+      break;
+    case 3: {
+      // A group (proto2, unused by raftpb): skip fields up to its end tag.
+      if (depth > 32) throw new WireError('groups nested too deeply');
+      for (;;) {
+        pos = readVarint(buf, pos, end);
+        const wt = vLo & 7;
+        if (wt === 4) return pos;
+        pos = skipField(buf, pos, end, wt, depth + 1);
+      }
+    }
+    case 5:
+      pos += 4;
+      break;
+    default:
+      throw new WireError(`invalid wire type ${wireType}`);
+  }
+  if (pos > end) throw new WireError('index out of range: truncated field');
+  return pos;
+}
+
+function wireTypeError(field: number, got: number, want: number): WireError {
+  return new WireError(`field ${field} has wire type ${got}, expected ${want}`);
+}
+
+/** The last varint as a position number, refusing values above 2^53 - 1 (as safeNumber does). */
+function varintPosition(field: string): number {
+  if (vHi > 0x1fffff) throw new RaftpbError(`${field} = 0x${halvesHex(vLo, vHi)} is above 2^53 and cannot be used as a position`);
+  return vHi * 0x1_0000_0000 + vLo;
+}
+
+function halvesHex(lo: number, hi: number): string {
+  if (hi === 0) return lo.toString(16);
+  return hi.toString(16) + lo.toString(16).padStart(8, '0');
+}
+
+// Member IDs repeat in every message: the last few (lo, hi) → hex strings are kept, so a message
+// costs two comparisons per ID instead of two number-to-hex conversions. Bounded (ID_CACHE entries).
+const ID_CACHE = 16;
+const idLo = new Uint32Array(ID_CACHE);
+const idHi = new Uint32Array(ID_CACHE);
+const idStr: string[] = new Array<string>(ID_CACHE).fill('0');
+let idNext = 0;
+
+function memberIdHex(lo: number, hi: number): string {
+  for (let k = 0; k < ID_CACHE; k++) if (idLo[k] === lo && idHi[k] === hi) return idStr[k]!;
+  const s = halvesHex(lo, hi);
+  idLo[idNext] = lo;
+  idHi[idNext] = hi;
+  idStr[idNext] = s;
+  idNext = (idNext + 1) % ID_CACHE;
+  return s;
+}
+
+/** [start, end) of the length-delimited value whose tag was just read at `pos`; returns end via lenEnd. */
+let lenEnd = 0;
+function readLength(buf: Uint8Array, pos: number, end: number): number {
+  pos = readVarint(buf, pos, end);
+  if (vHi !== 0 || pos + vLo > end) throw new WireError('index out of range: truncated length-delimited field');
+  lenEnd = pos + vLo;
+  return pos;
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+
+function readEntry(buf: Uint8Array, pos: number, end: number, what: string, where: string): RawEntry {
+  let type = 0;
+  let tLo = 0;
+  let tHi = 0;
+  let iLo = 0;
+  let iHi = 0;
+  let data: Uint8Array = EMPTY_BYTES;
+  try {
+    while (pos < end) {
+      pos = readVarint(buf, pos, end);
+      const field = vLo >>> 3;
+      const wt = vLo & 7;
+      if (vHi !== 0 || field === 0) throw new WireError(`invalid field tag`);
+      switch (field) {
+        case 1:
+          if (wt !== 0) throw wireTypeError(field, wt, 0);
+          pos = readVarint(buf, pos, end);
+          type = vLo | 0;
+          break;
+        case 2:
+          if (wt !== 0) throw wireTypeError(field, wt, 0);
+          pos = readVarint(buf, pos, end);
+          tLo = vLo;
+          tHi = vHi;
+          break;
+        case 3:
+          if (wt !== 0) throw wireTypeError(field, wt, 0);
+          pos = readVarint(buf, pos, end);
+          iLo = vLo;
+          iHi = vHi;
+          break;
+        case 4: {
+          if (wt !== 2) throw wireTypeError(field, wt, 2);
+          const start = readLength(buf, pos, end);
+          pos = lenEnd;
+          data = buf.subarray(start, pos);
+          break;
+        }
+        default:
+          pos = skipField(buf, pos, end, wt);
+      }
+    }
+  } catch (err) {
+    if (err instanceof WireError) throw new RaftpbError(`${what}: invalid protobuf (${err.message})`);
+    throw err;
+  }
+  vLo = tLo;
+  vHi = tHi;
+  const term = varintPosition(`${where}.Term`);
+  vLo = iLo;
+  vHi = iHi;
+  const index = varintPosition(`${where}.Index`);
+  return { type, term, index, data };
+}
+
+function readMessage(buf: Uint8Array): RawMessage {
+  const end = buf.length;
+  let pos = 0;
+  let type = 0;
+  let to = '0';
+  let from = '0';
+  // uint64 positions kept as halves until the end, so the last occurrence wins (protobuf semantics)
+  // and the 2^53 check names the field.
+  let termLo = 0, termHi = 0, logTermLo = 0, logTermHi = 0, indexLo = 0, indexHi = 0;
+  let commitLo = 0, commitHi = 0, hintLo = 0, hintHi = 0;
+  let reject = false;
+  // Entries and the snapshot are remembered as byte ranges and decoded after the scan.
+  const entryRanges: number[] = [];
+  let snapStart = -1;
+  let snapEnd = -1;
+  try {
+    while (pos < end) {
+      pos = readVarint(buf, pos, end);
+      const field = vLo >>> 3;
+      const wt = vLo & 7;
+      if (vHi !== 0 || field === 0) throw new WireError('invalid field tag');
+      if (field === 7 || field === 9) {
+        if (wt !== 2) throw wireTypeError(field, wt, 2);
+        const start = readLength(buf, pos, end);
+        pos = lenEnd;
+        if (field === 7) entryRanges.push(start, pos);
+        else {
+          snapStart = start;
+          snapEnd = pos;
+        }
+        continue;
+      }
+      if (field > 12 || field === 12) {
+        pos = skipField(buf, pos, end, wt); // context (12) and unknown fields: not needed
+        continue;
+      }
+      if (wt !== 0) throw wireTypeError(field, wt, 0);
+      pos = readVarint(buf, pos, end);
+      switch (field) {
+        case 1:
+          type = vLo | 0;
+          break;
+        case 2:
+          to = memberIdHex(vLo, vHi);
+          break;
+        case 3:
+          from = memberIdHex(vLo, vHi);
+          break;
+        case 4:
+          termLo = vLo;
+          termHi = vHi;
+          break;
+        case 5:
+          logTermLo = vLo;
+          logTermHi = vHi;
+          break;
+        case 6:
+          indexLo = vLo;
+          indexHi = vHi;
+          break;
+        case 8:
+          commitLo = vLo;
+          commitHi = vHi;
+          break;
+        case 10:
+          reject = (vLo | vHi) !== 0;
+          break;
+        case 11:
+          hintLo = vLo;
+          hintHi = vHi;
+          break;
+      }
+    }
+  } catch (err) {
+    if (err instanceof WireError) throw new RaftpbError(`raftpb.Message: invalid protobuf (${err.message})`);
+    throw err;
+  }
+  // Checked in the order the protobufjs path checks them, so both name the same field first.
+  vLo = termLo; vHi = termHi;
+  const term = varintPosition('Message.term');
+  vLo = logTermLo; vHi = logTermHi;
+  const logTerm = varintPosition('Message.logTerm');
+  vLo = indexLo; vHi = indexHi;
+  const index = varintPosition('Message.index');
+  const entries: RawEntry[] = new Array(entryRanges.length >> 1);
+  for (let k = 0; k < entries.length; k++) {
+    entries[k] = readEntry(buf, entryRanges[2 * k]!, entryRanges[2 * k + 1]!, 'raftpb.Message', `Message.entries[${k}]`);
+  }
+  vLo = commitLo; vHi = commitHi;
+  const commit = varintPosition('Message.commit');
+  vLo = hintLo; vHi = hintHi;
+  const rejectHint = varintPosition('Message.rejectHint');
+  const msg: RawMessage = { type, to, from, term, logTerm, index, entries, commit, reject, rejectHint };
+  if (snapStart >= 0) {
+    const meta = snapshotMeta(pbDecode(SnapshotPb, buf.subarray(snapStart, snapEnd), 'raftpb.Message'));
+    if (meta) msg.snapshot = meta;
   }
   return msg;
 }

@@ -47,12 +47,23 @@ class FieldReader {
   value: Buffer = EMPTY;
   private buf: Buffer | undefined;
   private readonly scratch8 = Buffer.allocUnsafe(8);
+  private numeric = false;
+  /** A numeric field read by fill() straight from the chunk (no view made): its value, -1 above 2^53; -2 = not read that way. */
+  private direct = -2;
+
+  /** The next field is an 8-byte big-endian number (a length, count or commit): read with u64(). */
+  beginU64(): void {
+    this.begin(8);
+    this.numeric = true;
+  }
 
   begin(n: number): void {
+    this.numeric = false;
     this.want = n;
     this.have = 0;
     this.buf = undefined;
     this.value = EMPTY;
+    this.direct = -2;
   }
 
   get done(): boolean {
@@ -61,10 +72,20 @@ class FieldReader {
 
   fill(chunk: Buffer, pos: number): number {
     if (this.have === 0 && chunk.length - pos >= this.want) {
+      if (this.numeric) {
+        // Lengths, counts and commits: read in place, no subarray per field.
+        const high = ((chunk[pos]! << 24) | (chunk[pos + 1]! << 16) | (chunk[pos + 2]! << 8) | chunk[pos + 3]!) >>> 0;
+        const low = ((chunk[pos + 4]! << 24) | (chunk[pos + 5]! << 16) | (chunk[pos + 6]! << 8) | chunk[pos + 7]!) >>> 0;
+        this.direct = high > 0x1fffff ? -1 : high * 0x1_0000_0000 + low;
+        this.have = 8;
+        this.value = EMPTY;
+        return pos + 8;
+      }
       this.value = chunk.subarray(pos, pos + this.want);
       this.have = this.want;
       return pos + this.want;
     }
+    this.direct = -2;
     if (!this.buf) this.buf = this.want <= 8 ? this.scratch8 : Buffer.allocUnsafe(this.want);
     const take = Math.min(this.want - this.have, chunk.length - pos);
     chunk.copy(this.buf, this.have, pos, pos + take);
@@ -78,6 +99,7 @@ class FieldReader {
 
   /** The collected 8 bytes as a uint64; -1 when above 2^53 - 1. */
   u64(): number {
+    if (this.direct !== -2) return this.direct;
     const high = this.value.readUInt32BE(0);
     const low = this.value.readUInt32BE(4);
     if (high > 0x1fffff) return -1;
@@ -102,7 +124,7 @@ export class MessageStreamDecoder implements BodyConsumer {
     private readonly limits: StreamLimits = DEFAULT_STREAM_LIMITS,
     private readonly channel: EtcdChannel = 'message-stream',
   ) {
-    this.field.begin(8);
+    this.field.beginU64();
   }
 
   data(chunk: Buffer, t: number): boolean {
@@ -138,7 +160,7 @@ export class MessageStreamDecoder implements BodyConsumer {
         this.skip -= take;
         if (this.skip === 0) {
           this.phase = 'len';
-          this.field.begin(8);
+          this.field.beginU64();
         }
       }
     }
@@ -152,7 +174,7 @@ export class MessageStreamDecoder implements BodyConsumer {
 
   private frame(bytes: Buffer, t: number): void {
     this.phase = 'len';
-    this.field.begin(8);
+    this.field.beginU64();
     let m: RawMessage;
     try {
       m = decodeMessage(bytes);
@@ -206,10 +228,10 @@ export class MsgAppV2Decoder implements BodyConsumer {
             this.sink.linkHeartbeat('msgapp-stream');
           } else if (type === 1) {
             this.phase = 'count';
-            this.field.begin(8);
+            this.field.beginU64();
           } else if (type === 2) {
             this.phase = 'len2';
-            this.field.begin(8);
+            this.field.beginU64();
           } else {
             // etcd's own reader drops the stream on an unknown record type; so do we.
             return this.die(at, `unknown msgappv2 record type ${type}; stream abandoned`);
@@ -243,7 +265,7 @@ export class MsgAppV2Decoder implements BodyConsumer {
           this.count = count;
           this.entries = [];
           this.entryError = undefined;
-          this.field.begin(8);
+          this.field.beginU64();
           this.phase = count === 0 ? 'commit' : 'entlen';
           break;
         }
@@ -299,7 +321,7 @@ export class MsgAppV2Decoder implements BodyConsumer {
       }
     }
     this.count--;
-    this.field.begin(8);
+    this.field.beginU64();
     this.phase = this.count === 0 ? 'commit' : 'entlen';
   }
 
@@ -393,7 +415,7 @@ export class SnapshotBodyDecoder implements BodyConsumer {
     private readonly sink: StreamSink,
     private readonly limits: StreamLimits = DEFAULT_STREAM_LIMITS,
   ) {
-    this.field.begin(8);
+    this.field.beginU64();
   }
 
   data(chunk: Buffer, t: number): boolean {
