@@ -86,10 +86,6 @@ export class Relay {
     }, grace);
     deadline.unref();
     await closed;
-    // The server's close callback only waits for accepted sockets; the connections we dialed to the
-    // target may still be half-open (the member got our FIN and has not closed its side). Wait for
-    // them too, up to the grace, or they keep the process alive after a clean stop.
-    await Promise.all([...this.sockets].map((s) => new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r())))));
     clearTimeout(deadline);
   }
 
