@@ -304,7 +304,12 @@ try {
   for (const r of results) console.log(r);
   if (CPU_PROF) {
     // SIGTERM: raftguard stops cleanly and node writes the profile on exit.
-    const rg = variants[2]![1].raftguard!;
+    // Stop the guarded cluster's members first: Relay.close() does not wait for target sockets a
+    // member keeps half-open, and those would keep raftguard alive past its clean stop.
+    const guarded = variants[2]![1];
+    for (const pid of guarded.etcdPids) process.kill(pid, 'SIGKILL');
+    await sleep(300);
+    const rg = guarded.raftguard!;
     const exited = new Promise<void>((r) => rg.once('exit', () => r()));
     rg.kill('SIGTERM');
     const clean = await Promise.race([exited.then(() => true), sleep(20000).then(() => false)]);
