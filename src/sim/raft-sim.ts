@@ -126,7 +126,7 @@ interface Scheduled {
 }
 
 /** mulberry32: small, fast, good enough for scheduling decisions. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -3,20 +3,12 @@
 // field, 64-bit values at the edges, repeated and unknown fields; plus the digest's contract.
 import Long from 'long';
 import { describe, expect, it } from 'vitest';
+import { prng } from '../../../src/sim/raft-sim.js';
 import { payloadDigest } from '../../../src/dialects/etcd/convert.js';
 import { EntryPb, MessagePb, RaftpbError, decodeEntry, decodeMessage, decodeMessageWithProtobufjs } from '../../../src/dialects/etcd/raftpb.js';
 
-/** Deterministic PRNG (mulberry32) so a failure names a seed that reproduces it. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (the simulator's mulberry32) so a failure names a seed that reproduces it. */
+const rng = prng;
 
 function randomU64(r: () => number, safe: boolean): Long {
   const pick = r();

@@ -8,6 +8,7 @@ import { ConfigError } from '../../../src/config/load.js';
 import { loadRunConfig } from '../../../src/config/run-config.js';
 import { startRun } from '../../../src/runtime/runner.js';
 import { createLogger } from '../../../src/sinks/log.js';
+import { exchange } from './exchange.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rg-relay-only-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -67,20 +68,6 @@ async function echoServer(opts: { keepOpenAfterFin?: boolean } = {}): Promise<{ 
   return { port: (server.address() as net.AddressInfo).port, open: () => open };
 }
 
-function roundTrip(port: number, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let n = 0;
-    const c = net.connect(port, '127.0.0.1', () => c.write(payload));
-    c.on('data', (d) => {
-      parts.push(d);
-      n += d.length;
-      if (n >= payload.length) c.end();
-    });
-    c.on('close', () => resolve(Buffer.concat(parts)));
-    c.on('error', reject);
-  });
-}
 
 describe('decode: false', () => {
   it('is validated like every other key', () => {
@@ -99,7 +86,7 @@ describe('decode: false', () => {
     for (const [name, extra] of [['off', 'decode: false'], ['on', '']] as const) {
       const cfg = loadRunConfig(config(`${name}.yaml`, extra, target.port));
       const run = await startRun(cfg, { log: createLogger('silent') });
-      const echoed = await roundTrip(run.listeners.get('m1')!.port, payload);
+      const echoed = await exchange(run.listeners.get('m1')!.port, payload);
       await run.stop();
       const decodeErrorReported = (await run.metrics.text()).includes('raftguard_decode_errors_total{');
       results[name] = { echoed, events: run.monitor.counts.events, decodeErrorReported };

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { Relay } from '../../../proxy/relay.js';
 import type { Direction, Tap } from '../../../proxy/tap.js';
+import { exchange } from './exchange.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -30,27 +31,6 @@ function sha(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
 }
 
-async function exchange(port: number, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let n = 0;
-    const c = net.connect(port, '127.0.0.1', () => {
-      // Write in uneven slices so chunk boundaries differ between the sides.
-      for (let off = 0; off < payload.length; ) {
-        const len = Math.min(payload.length - off, 1 + ((off * 7919) % 70_000));
-        c.write(payload.subarray(off, off + len));
-        off += len;
-      }
-    });
-    c.on('data', (d) => {
-      parts.push(d);
-      n += d.length;
-      if (n >= payload.length) c.end();
-    });
-    c.on('close', () => resolve(Buffer.concat(parts)));
-    c.on('error', reject);
-  });
-}
 
 describe('Relay', () => {
   it('forwards every byte unchanged in both directions and hands the reader the same bytes', async () => {
