@@ -216,7 +216,10 @@ export function simulate(opts: SimOptions): { header: CaptureHeader; events: Ite
     cluster: 'sim',
     nodes: ids,
     source: `sim seed=${o.seed} nodes=${o.nodes}${o.bug ? ` bug=${o.bug}` : ''}`,
-    thresholds: { stallMs: o.stallMs, electionTimeoutMs: o.electionMinMs },
+    // The simulated network reorders messages across connections by at most delayMax - delayMin (each
+    // channel is FIFO and every delay lies in [delayMin, delayMax]); the header says so, as an
+    // operator sets reorderToleranceMs to their network's bound.
+    thresholds: { stallMs: o.stallMs, electionTimeoutMs: o.electionMinMs, reorderToleranceMs: Math.ceil(o.delayMaxMs - o.delayMinMs) + 1 },
   };
   const truth: GroundTruth = { bug: o.bug, expectedCode: o.bug ? EXPECTED_CODE[o.bug] : undefined, manifestations: [], elections: 0, commits: 0, crashes: 0 };
   const events = { [Symbol.iterator]: () => run(o, ids, truth) };
