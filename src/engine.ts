@@ -36,6 +36,13 @@ export interface Thresholds {
    * causally related (RG007, RG009, RG006, RG008) wait or require a gap above this.
    */
   reorderToleranceMs: number;
+  /**
+   * How much earlier than the message it answers an observation may be stamped. A node acts on a
+   * message only after receiving it, and one observer stamping on one clock sees the cause first; this
+   * allows for stamping jitter, or for several observers' clocks when their captures are merged.
+   * Used where the checks rely on cause before effect (RG006: the acks a commit was computed from).
+   */
+  observerSkewMs: number;
   /** RG011: a new leader may lag the cluster's commit this long before it is reported. */
   transitionLagMs: number;
   /** RG012: grace after a higher term appears before a node still acting as leader is reported (default: electionTimeoutMs). */
@@ -58,6 +65,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   heartbeatMarginRatio: 0.5,
   logWindow: 4096,
   reorderToleranceMs: 1000,
+  observerSkewMs: 10,
   transitionLagMs: 1000,
   staleLeaderGraceMs: 1000,
   livelockTerms: 5,

@@ -45,6 +45,12 @@ interface PendingQuorum {
   ev: AppendEvent;
   t: number;
   prevCommit: number;
+  /**
+   * Voters (besides the leader) whose ack of the commit index was observed by t + observerSkewMs:
+   * refreshed on every event up to then, never after, so later acks (which cannot have caused the
+   * commit) do not count.
+   */
+  holders?: Set<string>;
 }
 
 interface PendingOldTerm extends PendingQuorum {
@@ -52,6 +58,13 @@ interface PendingOldTerm extends PendingQuorum {
   /** The message reached beyond the commit, so the value was the leader's real commit. */
   unclamped: boolean;
   clusterBefore: number;
+  /**
+   * For a possibly clamped commit: whether, once the observer skew has passed, the acks observed
+   * leave room for a correct explanation (a real commit on an own-term entry held by a majority).
+   */
+  ownPossible?: boolean;
+  /** Majority index as of t + observerSkewMs (refreshed on every event up to then). */
+  majorityIndex?: number;
 }
 
 function lastOf(e: AppendEvent): number {
@@ -79,6 +92,7 @@ export class CommitDetector implements Detector {
 
   onEvent(e: RaftEvent, view: ClusterView): Finding[] | undefined {
     let out: Finding[] | undefined;
+    if (this.pending.length !== 0 || this.pending5.length !== 0) this.observeWithinSkew(view);
     if (this.pending.length !== 0) out = this.checkPending(view, out);
     if (this.pending5.length !== 0) out = this.checkOldTerm(view, out);
     if (e.type !== 'append') return out;
@@ -99,7 +113,7 @@ export class CommitDetector implements Detector {
     if (et > 0 && et < lt.term && !this.ledger.has(`RG005|${L}|${lt.term}`)) {
       const last = lastOf(e);
       if (this.pending5.length >= 16) this.pending5.shift();
-      this.pending5.push({ lt, commit: c, ev: e, t: view.now, prevCommit: view.prevLeaderCommit, entryTerm: et, unclamped: c < last, clusterBefore: view.prevMaxCommit });
+      this.pending5.push({ lt, commit: c, ev: e, t: view.now, prevCommit: view.prevLeaderCommit, entryTerm: et, unclamped: c < last, clusterBefore: view.prevMaxCommit, majorityIndex: view.majorityIndex(lt) });
     }
     // RG006: needs every voter's traffic and a settled voter set.
     if (
@@ -109,12 +123,30 @@ export class CommitDetector implements Detector {
       view.lastConfigIndex <= view.prevLeaderCommit &&
       (view.majorityIndex(lt) < c || notInQuorumFor(lt.followers.get(e.to), c) !== undefined)
     ) {
-      // Acks travel on other connections and may be observed after the commit: judge after the
-      // reorder tolerance, counting acks observed by then.
+      // The leader computed the commit from acks it had received, so they were observed before this
+      // message (up to the observer's stamping skew): judge once that skew has passed, counting acks
+      // observed by then.
       if (this.pending.length >= 16) this.pending.shift();
-      this.pending.push({ lt, commit: c, ev: e, t: view.now, prevCommit: view.prevLeaderCommit });
+      const p: PendingQuorum = { lt, commit: c, ev: e, t: view.now, prevCommit: view.prevLeaderCommit, holders: new Set() };
+      this.refreshHolders(p, view);
+      this.pending.push(p);
     }
     return out;
+  }
+
+  /** Acks and majority index as observed up to each pending judgement's t + observerSkewMs. */
+  private observeWithinSkew(view: ClusterView): void {
+    const skew = this.th.observerSkewMs;
+    for (const p of this.pending) if (view.now - p.t <= skew) this.refreshHolders(p, view);
+    for (const p of this.pending5) if (!p.unclamped && view.now - p.t <= skew) p.majorityIndex = view.majorityIndex(p.lt);
+  }
+
+  private refreshHolders(p: PendingQuorum, view: ClusterView): void {
+    for (const v of view.voters) {
+      if (v === p.lt.leader.id || p.holders!.has(v)) continue;
+      const m = p.lt.match.get(v);
+      if (m !== undefined && m >= p.commit && !notInQuorumFor(p.lt.followers.get(v), p.commit)) p.holders!.add(v);
+    }
   }
 
   private onLower(e: AppendEvent, lt: LeaderTerm, view: ClusterView, out: Finding[] | undefined): Finding[] | undefined {
@@ -160,12 +192,12 @@ export class CommitDetector implements Detector {
   }
 
   /**
-   * Judged after the reorder tolerance (acks travel on other connections and may be observed after
-   * the commit). A follower counts toward the quorum of index c when it acknowledged c in the term
+   * Judged after observerSkewMs (the acks the leader counted were received, so observed, before it
+   * sent the commit; acks observed later did not cause it). A follower counts toward the quorum of index c when it acknowledged c in the term
    * and was not told commit >= c on its own channel before being sent c (see FollowerTrack.early).
    */
   private checkPending(view: ClusterView, out: Finding[] | undefined): Finding[] | undefined {
-    const tol = this.th.reorderToleranceMs;
+    const tol = this.th.observerSkewMs;
     while (this.pending.length !== 0 && view.now - this.pending[0].t > tol) {
       const p = this.pending.shift()!;
       if (!view.complete) continue;
@@ -177,14 +209,15 @@ export class CommitDetector implements Detector {
       const evidence = [ev(`${L} advertises commit ${p.commit} in term ${p.lt.term} (was ${p.prevCommit})`, p.ev)];
       for (const v of view.voters) {
         if (v === L) continue;
-        const m = p.lt.match.get(v);
-        const early = notInQuorumFor(p.lt.followers.get(v), p.commit);
-        if (m !== undefined && m >= p.commit && !early) {
+        if (p.holders!.has(v)) {
           count++;
           continue;
         }
+        const m = p.lt.match.get(v);
+        const early = notInQuorumFor(p.lt.followers.get(v), p.commit);
         if (early) evidence.push(ev(`${v} was told commit >= ${p.commit} before any append carrying index ${p.commit} was sent to it`, early));
         else if (m === undefined) evidence.push(ev(`${v}: no successful append response in term ${p.lt.term} observed`));
+        else if (m >= p.commit) evidence.push(ev(`${v} acknowledged index ${m} only ${Math.round((p.lt.matchEv.get(v)?.t ?? view.now) - p.t)} ms after the commit was sent (observer skew ${tol} ms): that ack cannot have counted toward it`, p.lt.matchEv.get(v)));
         else evidence.push(ev(`${v}: highest matchIndex in term ${p.lt.term} is ${m}`, p.lt.matchEv.get(v)));
       }
       if (count >= view.quorum) continue;
@@ -205,12 +238,36 @@ export class CommitDetector implements Detector {
     return out;
   }
 
+  /**
+   * A commit carried by a message with nothing above it may be a clamp of a higher real commit. A
+   * correct leader's higher commit N sits on an own-term entry that a majority acknowledged before
+   * the leader sent the message, so those acks were observed by then (up to observerSkewMs). If the
+   * majority index at that moment leaves no index above c that could be of the leader's term, the
+   * commit really is c.
+   */
+  private ownCommitPossible(p: PendingOldTerm, view: ClusterView): boolean {
+    if (!view.complete || !view.votersSettled || !view.voters.has(p.lt.leader.id)) return true;
+    const lt = p.lt;
+    const mi = p.majorityIndex ?? view.majorityIndex(lt);
+    p.majorityIndex = mi;
+    const hi = Math.min(mi, p.commit + lt.log.size);
+    for (let i = p.commit + 1; i <= hi; i++) {
+      const t = lt.log.get(i);
+      if (t < 0 || t >= lt.term) return true; // unknown, or of the leader's term
+    }
+    return false;
+  }
+
   private checkOldTerm(view: ClusterView, out: Finding[] | undefined): Finding[] | undefined {
     const tol = this.th.reorderToleranceMs;
+    const skew = this.th.observerSkewMs;
+    for (const p of this.pending5) {
+      if (p.ownPossible === undefined && !p.unclamped && view.now - p.t > skew) p.ownPossible = this.ownCommitPossible(p, view);
+    }
     while (this.pending5.length !== 0 && view.now - this.pending5[0].t > tol) {
       const p = this.pending5.shift()!;
       const lt = p.lt;
-      if (!p.unclamped && (lt.firstOwnIndex !== Infinity || !view.complete)) continue;
+      if (!p.unclamped && p.ownPossible !== false) continue;
       const L = lt.leader.id;
       if (!this.ledger.claim(`RG005|${L}|${lt.term}`)) continue;
       out = push(
@@ -227,7 +284,7 @@ export class CommitDetector implements Detector {
             ev(
               p.unclamped
                 ? `that message carries entries above ${p.commit}, so ${p.commit} is the leader's real commit`
-                : `no entry of term ${lt.term} from ${L} observed within ${tol} ms, so its real commit is on an earlier-term entry`,
+                : `when it was sent, a majority had acknowledged only up to index ${p.majorityIndex}, with no entry of term ${lt.term} in (${p.commit}, ${p.majorityIndex}]: no higher own-term commit can hide behind ${p.commit}`,
             ),
           ],
           { commit: p.commit, entryTerm: p.entryTerm, previousCommit: p.prevCommit, clusterCommitBefore: p.clusterBefore },

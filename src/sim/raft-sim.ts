@@ -218,8 +218,9 @@ export function simulate(opts: SimOptions): { header: CaptureHeader; events: Ite
     source: `sim seed=${o.seed} nodes=${o.nodes}${o.bug ? ` bug=${o.bug}` : ''}`,
     // The simulated network reorders messages across connections by at most delayMax - delayMin (each
     // channel is FIFO and every delay lies in [delayMin, delayMax]); the header says so, as an
-    // operator sets reorderToleranceMs to their network's bound.
-    thresholds: { stallMs: o.stallMs, electionTimeoutMs: o.electionMinMs, reorderToleranceMs: Math.ceil(o.delayMaxMs - o.delayMinMs) + 1 },
+    // operator sets reorderToleranceMs to their network's bound. It observes each message as it is
+    // delivered, on one exact clock, so a message's cause is always observed first (observerSkewMs 0).
+    thresholds: { stallMs: o.stallMs, electionTimeoutMs: o.electionMinMs, reorderToleranceMs: Math.ceil(o.delayMaxMs - o.delayMinMs) + 1, observerSkewMs: 0 },
   };
   const truth: GroundTruth = { bug: o.bug, expectedCode: o.bug ? EXPECTED_CODE[o.bug] : undefined, manifestations: [], elections: 0, commits: 0, crashes: 0 };
   const events = { [Symbol.iterator]: () => run(o, ids, truth) };

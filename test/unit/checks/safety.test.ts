@@ -126,6 +126,19 @@ describe('RG005 previous-term-commit', () => {
     );
     expect(critical(findings)).toEqual([]);
   });
+  it('raises on a commit that ends its message (could be clamped) when no own-term entry was majority-acknowledged before it was sent', () => {
+    // n2 sends commit 4 in a message ending at 4; its own-term entry 5 goes out right after, but the
+    // acks for 5 arrive 20 ms later: no real commit on an own-term entry can hide behind 4.
+    const ev: RaftEvent[] = [...base(), app(40, 'n2', 'n3', 3, 4, 2, [], 4), app(41, 'n2', 'n3', 3, 4, 2, [[5, 3]], 4), app(41, 'n2', 'n1', 3, 3, 2, [[4, 2], [5, 3]], 4), ok(60, 'n3', 'n2', 3, 5), ok(61, 'n1', 'n2', 3, 5)];
+    const f = only(run(ev, N, 3000).findings, 'RG005');
+    expect(f).toHaveLength(1);
+    expect(f[0].details).toMatchObject({ commit: 4, entryTerm: 2 });
+    expect(f[0].evidence.map((e) => e.note).join(' ')).toContain('acknowledged only up to index 4');
+  });
+  it('trap: the same clamped-looking commit is silent when the own-term entry was acknowledged by a majority before it', () => {
+    const ev: RaftEvent[] = [...base(), app(38, 'n2', 'n1', 3, 3, 2, [[4, 2], [5, 3]], 3), ok(39, 'n1', 'n2', 3, 5), app(40, 'n2', 'n3', 3, 4, 2, [], 4), app(41, 'n2', 'n3', 3, 4, 2, [[5, 3]], 5)];
+    expect(critical(run(ev, N, 3000).findings)).toEqual([]);
+  });
   it("trap: a new leader's first commit equals the old leader's, even when sent clamped to a lagging follower first", () => {
     const { findings } = run([
       ...replicate(0, 'n1', ['n2', 'n3'], 2, 0, 0, 4, 0), // commit 4 known
@@ -163,6 +176,14 @@ describe('RG006 commit-without-quorum', () => {
   });
   it('trap: the ack that made the quorum is observed after the commit (other connection)', () => {
     expect(critical(run(ev(5, 3), N, 3000).findings)).toEqual([]);
+  });
+  it('raises when the acks that would make the quorum are observed only after the commit (beyond observerSkewMs): they cannot have caused it', () => {
+    const f = only(run(ev(30, 3), N, 3000).findings, 'RG006');
+    expect(f).toHaveLength(1);
+    expect(f[0].details).toMatchObject({ commit: 3, holders: 1 });
+  });
+  it('trap: the same late ack is within a configured observerSkewMs (merged captures of several observers)', () => {
+    expect(critical(run(ev(30, 3), { ...N, thresholds: { observerSkewMs: 50 } }, 3000).findings)).toEqual([]);
   });
   it('trap: partial observation keeps it silent and the snapshot says complete: false', () => {
     const r = run(ev(5, 1), { nodes: ['n1', 'n2', 'n3'], observed: ['n1', 'n2'] }, 3000);
