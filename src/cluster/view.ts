@@ -583,6 +583,12 @@ export class ClusterView {
           if (last > ft.maxSent) ft.maxSent = last;
         }
         const c = ev.commit;
+        // A leader whose commit is still 0 (restarted: commit is volatile) while its log reaches
+        // beyond 0 shows it too: everything it commits later was computed in this term.
+        if (c === 0 && last > 0 && lt.minTrueCommit > 0) {
+          lt.minTrueCommit = 0;
+          lt.minTrueCommitEv = ev;
+        }
         if (isIndex(c) && c > 0) {
           lt.commitSeen = true;
           if (c < lt.minCommit) {

@@ -104,6 +104,8 @@ interface SimNode {
   // volatile
   role: 'follower' | 'candidate' | 'precandidate' | 'leader';
   commit: number;
+  /** Term in which this node, as leader, last computed `commit` (0 when learned from a leader). */
+  commitTerm: number;
   leader?: NodeId;
   electionAt: number;
   lastHeardLeaderAt: number;
@@ -253,7 +255,7 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
   const voteRequestsSeen = new Set<string>(); // `${candidate}>${voter}/${term}` observed
   const digestAt = new Map<string, string>(); // `${index}/${term}` -> first observed digest
   let maxObservedCommit = 0;
-  const committedTerm = new Map<number, number>(); // omniscient: index -> term committed (by any leader)
+  const wireCommitted = new Map<number, { term: number; byTerm: number }>();
   const stallSince = new Map<string, number>();
   const manifested = new Set<string>();
   const manifest = (key: string, m: Manifestation): void => {
@@ -270,6 +272,7 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
       log: [{ term: 0, kind: 'noop', digest: '', size: 0 }],
       role: 'follower',
       commit: 0,
+      commitTerm: 0,
       electionAt: 0,
       lastHeardLeaderAt: -1e9,
       votes: new Set(),
@@ -324,7 +327,18 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
           if (d === undefined) digestAt.set(k, e.digest!);
           else if (d !== e.digest && bug === 'divergentSameIndexTerm') manifest(`div/${k}`, { t, term: e.term, nodes: [from], what: `entry ${e.index} term ${e.term} sent with two payloads` });
         }
-        if (msg.commit > maxObservedCommit) maxObservedCommit = msg.commit;
+        if (msg.commit > maxObservedCommit) {
+          // What the wire shows committed: each index the first time an advertised commit covers it,
+          // with the advertising leader's entry there.
+          if (bug === 'truncateCommitted') {
+            const sender = nodes.get(from)!;
+            for (let i = maxObservedCommit + 1; i <= msg.commit; i++) {
+              const term = sender.log[i]?.term;
+              if (term !== undefined) wireCommitted.set(i, { term, byTerm: msg.term });
+            }
+          }
+          maxObservedCommit = msg.commit;
+        }
         break;
       case 'append_resp':
         ev = { type: 'append_resp', t, from, to, term: msg.term, id, success: msg.success, ...(msg.match !== undefined ? { match: msg.match } : {}), ...(msg.hint !== undefined ? { hint: msg.hint } : {}) };
@@ -454,7 +468,10 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
     if (bug === 'commitWithoutMajority' && holds(N) < majority) {
       pendingCommitTruth.set(id, { leader: n.id, term: n.term, commit: N, what: `${n.id} advertised commit ${N} held by ${holds(N)}/${ids.length}` });
     }
-    if (bug === 'commitOldTermByCounting' && n.log[N]!.term < n.term) {
+    // Judged in the term the leader computed the commit: a commit computed correctly on an own-term
+    // entry in an earlier leadership and first advertised after a re-election is carried over, not
+    // counted (its advert in the new term is legal).
+    if (bug === 'commitOldTermByCounting' && n.commitTerm === n.term && n.log[N]!.term < n.term) {
       let ownOnMajority = false;
       for (let i = 1; i <= N && !ownOnMajority; i++) if (n.log[i]!.term === n.term && holds(i) >= majority) ownOnMajority = true;
       if (!ownOnMajority) pendingCommitTruth.set(id, { leader: n.id, term: n.term, commit: N, what: `${n.id} (term ${n.term}) advertised commit ${N} of term ${n.log[N]!.term}, committed by counting` });
@@ -468,12 +485,9 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
     for (let N = target; N > n.commit; N--) {
       const ownTerm = n.log[N]!.term === n.term;
       if (ownTerm || bug === 'commitOldTermByCounting') {
-        for (let i = n.commit + 1; i <= N; i++) {
-          const prev = committedTerm.get(i);
-          if (prev === undefined) committedTerm.set(i, n.log[i]!.term);
-        }
         truth.commits += N - n.commit;
         n.commit = N;
+        n.commitTerm = n.term;
         break;
       }
     }
@@ -550,7 +564,10 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
           n.log.push({ term: e.term, kind: e.kind, digest: e.digest!, size: e.size ?? 0 });
         }
         const lastNew = msg.prevIndex + msg.entries.length;
-        if (msg.commit > n.commit) n.commit = Math.min(msg.commit, lastNew);
+        if (msg.commit > n.commit) {
+          n.commit = Math.min(msg.commit, lastNew);
+          n.commitTerm = 0;
+        }
         send(now, n, from, { type: 'append_resp', term: n.term, success: true, match: lastNew }, id);
         break;
       }
@@ -666,6 +683,7 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
         n.alive = true;
         n.role = 'follower';
         n.commit = 0; // volatile
+        n.commitTerm = 0;
         n.leader = undefined;
         n.votes.clear();
         n.next.clear();
@@ -752,8 +770,12 @@ function* run(o: typeof DEFAULTS & SimOptions, ids: NodeId[], truth: GroundTruth
       }
       if (bug === 'truncateCommitted') {
         for (const e of msg.entries) {
-          const ct = committedTerm.get(e.index);
-          if (ct !== undefined && ct !== e.term && e.index <= maxObservedCommit) {
+          // Manifest when the wire showed the index committed with another term. Leader Completeness
+          // binds leaders of the committing term and later; a deposed leader of an earlier term may
+          // still send its old uncommitted entry (followers reject it by term).
+          const w = wireCommitted.get(e.index);
+          const ct = w?.term;
+          if (w !== undefined && w.term !== e.term && msg.term >= w.byTerm) {
             manifest(`trunc/${e.index}/${e.term}`, { t, term: msg.term, nodes: [from], what: `${from} sends entry ${e.index} term ${e.term} over committed term ${ct}` });
           }
         }

@@ -47,15 +47,27 @@ describe('simulator: correct executions raise nothing critical', () => {
 
 // Bug classes the checks catch every time the bug reaches the wire; for the others the detection
 // rate has a measured floor and the gap is a known limitation (README, "Known gaps").
-const FULL: BugSwitch[] = ['noNoopOnElection', 'noTermCheck', 'votedForNotPersisted', 'termNotPersisted', 'noUpToDateCheck', 'divergentSameIndexTerm'];
+const FULL: BugSwitch[] = [
+  'noNoopOnElection',
+  'noTermCheck',
+  'votedForNotPersisted',
+  'termNotPersisted',
+  'noUpToDateCheck',
+  'commitWithoutMajority',
+  'truncateCommitted',
+  'divergentSameIndexTerm',
+];
 // Floors sit just under the measured rates (deterministic seeds: they move only when the checks
-// or the simulator change). Measured at 120 seeds: RG005 36/40, RG006 48/64, RG004 10/23.
+// or the simulator change). RG005 misses a commit carried by a message that ends at it (it could be a
+// clamp of a higher own-term commit) when the acks for an own-term entry were observed between the
+// message's send and its observation: 296/299 over seeds 1-800, 40/40 over 1-120.
 const FLOOR: Partial<Record<BugSwitch, number>> = {
-  commitOldTermByCounting: 0.85,
-  commitWithoutMajority: 0.7,
-  truncateCommitted: 0.35,
+  commitOldTermByCounting: 0.95,
 };
 const SEEDS = 120;
+// truncateCommitted reaches the wire rarely (a member must lose committed entries, win an election and
+// overwrite them after the loss was advertised): more seeds so it manifests often enough to mean something.
+const SEEDS_FOR: Partial<Record<BugSwitch, number>> = { truncateCommitted: 600 };
 
 describe('simulator: each bug class is caught with the right code', () => {
   const table: string[] = [];
@@ -64,7 +76,8 @@ describe('simulator: each bug class is caught with the right code', () => {
       let manifested = 0;
       let caught = 0;
       const missed: string[] = [];
-      for (let seed = 1; seed <= SEEDS; seed++) {
+      const seeds = SEEDS_FOR[bug] ?? SEEDS;
+      for (let seed = 1; seed <= seeds; seed++) {
         const opts = { seed, bug, ...variant(seed) };
         const r = judge(opts);
         if (!r.manifested) continue;
@@ -72,7 +85,7 @@ describe('simulator: each bug class is caught with the right code', () => {
         if (r.findings.some((f) => f.code === EXPECTED_CODE[bug])) caught++;
         else if (missed.length < 3) missed.push(`${JSON.stringify(opts)} (${r.what})`);
       }
-      const line = `${bug.padEnd(24)} ${EXPECTED_CODE[bug]}  manifested in ${String(manifested).padStart(3)}/${SEEDS} seeds, caught ${caught}`;
+      const line = `${bug.padEnd(24)} ${EXPECTED_CODE[bug]}  manifested in ${String(manifested).padStart(3)}/${seeds} seeds, caught ${caught}`;
       table.push(line);
       console.log(line + (missed.length ? `\n  missed e.g. ${missed.join('\n  missed e.g. ')}` : ''));
       expect(manifested).toBeGreaterThan(0);
