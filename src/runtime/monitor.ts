@@ -7,6 +7,7 @@ import { createEngine, type ClusterSnapshot, type Engine, type Thresholds } from
 import type { CaptureHeader, Finding, NodeId, RaftEvent } from '../events/types.js';
 import { step } from './step.js';
 import { SummaryBuilder, type RunSummary } from '../report/summary.js';
+import { monotonicNow } from './clock.js';
 
 export interface Sink {
   /** Every decoded event, after the engine saw it. Must be cheap: it runs on the hot path. */
@@ -48,7 +49,7 @@ export class Monitor {
   constructor(private readonly opts: MonitorOptions) {
     this.engine = createEngine({ nodes: opts.nodes, observed: opts.observed, thresholds: opts.thresholds });
     this.keep = opts.keepFindings ?? 1000;
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? monotonicNow;
     this.summaryBuilder = new SummaryBuilder(opts.cluster, opts.nodes);
     this.summaryBuilder.onFirstOwnCommit = (info) => {
       for (const s of this.sinks) s.firstOwnCommit?.(info);

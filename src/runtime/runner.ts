@@ -15,6 +15,7 @@ import { LogSink } from '../sinks/log.js';
 import { MetricsSink } from '../sinks/metrics.js';
 import { Monitor, type Sink } from './monitor.js';
 import { NoopInjector, parseNoopConfig } from '../actions/noop-injector.js';
+import { monotonicNow } from './clock.js';
 
 export interface RunningInstance {
   monitor: Monitor;
@@ -38,7 +39,7 @@ export interface StartOptions {
 }
 
 export async function startRun(cfg: RunConfig, opts: StartOptions): Promise<RunningInstance> {
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? monotonicNow;
   const startedAt = now();
   const monitor = new Monitor({
     cluster: cfg.cluster,
