@@ -1,11 +1,12 @@
 // `raftguard replay FILE`: runs the same engine (cluster view + checks) as a live run over a
-// capture, ticking at each event and once at the end, and reports findings and the run summary.
+// capture, ticking at each event and on through the reorder tolerance after the last one, and
+// reports findings and the run summary.
 
 import { parseArgs } from 'node:util';
 import { readCapture, CaptureError, type CaptureProblem } from '../events/capture.js';
 import type { CaptureHeader, Finding, RaftEvent, Severity } from '../events/types.js';
 import { SEVERITY_RANK } from '../events/types.js';
-import { createEngine, type Engine, type Thresholds } from '../engine.js';
+import { createEngine, type Thresholds } from '../engine.js';
 import { step } from '../runtime/step.js';
 import { SummaryBuilder, type RunSummary } from '../report/summary.js';
 import { ConfigError, loadReplayConfig } from '../config/load.js';
@@ -46,11 +47,12 @@ export interface ReplayOptions {
  * events (a capture file, a pcap decoded by a dialect).
  */
 export class ReplaySession {
-  readonly engine: Engine;
+  readonly engine: ReturnType<typeof createEngine>;
   readonly summary: SummaryBuilder;
   readonly findings: Finding[] = [];
   findingsDropped = 0;
   lastT = 0;
+  private events = 0;
 
   constructor(
     readonly header: CaptureHeader,
@@ -63,13 +65,27 @@ export class ReplaySession {
 
   add(ev: RaftEvent): void {
     if (ev.t > this.lastT) this.lastT = ev.t;
+    this.events++;
     this.take(step(this.engine, ev));
     this.summary.addEvent(ev);
   }
 
-  /** Ticks once at the end of the input, so silence at the end is judged too. */
+  /**
+   * Ends the input. Checks that wait out reorderToleranceMs after a suspicious event (RG005, RG006,
+   * RG008, RG009) judge it only once that much time has passed, so time goes on past the last event
+   * until lastT + reorderToleranceMs + 1, ticking at the engine's own cadence (evalEveryMs, as
+   * during the events): what a live run that kept going would have judged is judged here too.
+   * The tolerance is the one in force (header thresholds overridden by the caller's).
+   */
   finish(problems: CaptureProblem[] = [], skippedLines = 0): ReplayResult {
-    this.take(this.engine.tick(this.lastT));
+    const th = this.engine.thresholds;
+    const end = this.lastT + th.reorderToleranceMs + 1;
+    if (this.events > 0) {
+      // At most ~1000 ticks whatever the thresholds (a tick costs one pass over the detectors).
+      const every = Math.max(th.evalEveryMs, (end - this.lastT) / 1000, 1);
+      for (let t = this.lastT + every; t < end; t += every) this.take(this.engine.tick(t));
+    }
+    this.take(this.engine.tick(this.events > 0 ? end : this.lastT));
     return { header: this.header, findings: this.findings, findingsDropped: this.findingsDropped, summary: this.summary.build(), skippedLines, problems };
   }
 

@@ -1,0 +1,93 @@
+// `raftguard replay` judges what is still pending when the capture ends: checks that wait out
+// reorderToleranceMs after a suspicious event (RG006 here) must report a violation in the last
+// milliseconds of a capture, as a live run that kept going would. Run through the built CLI, as
+// users run it, and through ReplaySession (the code the pcap replay shares).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { CaptureHeader, Finding, RaftEvent } from '../../../src/events/types.js';
+import { ReplaySession } from '../../../src/cli/replay.js';
+import { app, ok, range } from '../checks/helpers.js';
+
+const REPO = resolve(__dirname, '../../..');
+const BIN = join(REPO, 'bin', 'raftguard.js');
+const dir = mkdtempSync(join(tmpdir(), 'rg-replay-tail-'));
+
+beforeAll(() => {
+  // The CLI runs from dist/: build it (npm test builds first; this covers running this file alone).
+  const r = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'tsconfig.json')], { cwd: REPO, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`build failed: ${r.stdout}${r.stderr}`);
+}, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** n1 advertises commit 3 at t=10 while only n1 and n2 hold index 2 (n3 acks 1): RG006, judged after the tolerance. */
+function commitWithoutQuorumAtEnd(): RaftEvent[] {
+  return [
+    app(0, 'n1', 'n2', 2, 0, 0, range(1, 3, 2), 1),
+    app(0, 'n1', 'n3', 2, 0, 0, range(1, 3, 2), 1),
+    ok(1, 'n2', 'n1', 2, 2),
+    app(10, 'n1', 'n3', 2, 3, 2, [], 3),
+    ok(15, 'n3', 'n1', 2, 1), // the capture ends here, 5 ms after the commit
+  ];
+}
+
+function capture(name: string, header: Partial<CaptureHeader>, events: RaftEvent[]): string {
+  const h = { raftguard: 'capture', version: 1, cluster: 'tail', nodes: ['n1', 'n2', 'n3'], ...header };
+  const p = join(dir, name);
+  writeFileSync(p, [h, ...events].map((x) => JSON.stringify(x)).join('\n') + '\n');
+  return p;
+}
+
+function replayJson(args: string[]): { status: number | null; findings: Finding[]; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, 'replay', ...args, '--json'], { encoding: 'utf8', timeout: 30_000 });
+  const lines = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { status: r.status, findings: lines.filter((l) => typeof l.code === 'string') as unknown as Finding[], stderr: r.stderr };
+}
+
+describe('replay judges what is pending at the end of the capture', () => {
+  it('reports RG006 when the commit without quorum is 5 ms before the end (default tolerance)', () => {
+    const r = replayJson([capture('default.jsonl', {}, commitWithoutQuorumAtEnd())]);
+    expect(r.stderr).toBe('');
+    expect(r.findings.map((f) => f.code)).toEqual(['RG006']);
+    expect(r.findings[0]!.details).toMatchObject({ commit: 3, holders: 1, quorum: 2 });
+    // Judged once the tolerance after the commit had passed, not before.
+    expect(r.findings[0]!.t).toBeGreaterThan(10 + 1000);
+    expect(r.status).toBe(1);
+  });
+
+  // Tolerances stay below noLeaderMs (5 s): time running on past the end is silence to the
+  // no-leader check too, which would then also (rightly, for a run that kept going) speak.
+  it("uses the header's reorderToleranceMs (the live run's) for the end of the capture", () => {
+    const r = replayJson([capture('header.jsonl', { thresholds: { reorderToleranceMs: 2500 } }, commitWithoutQuorumAtEnd())]);
+    expect(r.findings.map((f) => f.code)).toEqual(['RG006']);
+    expect(r.findings[0]!.t).toBeGreaterThan(10 + 2500);
+  });
+
+  it('uses the --config reorderToleranceMs over the header one', () => {
+    const cfg = join(dir, 'thresholds.yaml');
+    writeFileSync(cfg, 'thresholds:\n  reorderToleranceMs: 3s\n');
+    const r = replayJson([capture('config.jsonl', { thresholds: { reorderToleranceMs: 200 } }, commitWithoutQuorumAtEnd()), '--config', cfg]);
+    expect(r.findings.map((f) => f.code)).toEqual(['RG006']);
+    expect(r.findings[0]!.t).toBeGreaterThan(10 + 3000);
+  });
+
+  it('trap: the ack that completes the quorum right before the end keeps it silent', () => {
+    const events = commitWithoutQuorumAtEnd();
+    events[events.length - 1] = ok(15, 'n3', 'n1', 2, 3);
+    const r = replayJson([capture('quorum.jsonl', {}, events)]);
+    expect(r.findings).toEqual([]);
+    expect(r.status).toBe(0);
+  });
+
+  it('ReplaySession.finish (shared with the pcap replay) judges the tail with the thresholds in force', () => {
+    const header: CaptureHeader = { raftguard: 'capture', version: 1, cluster: 'tail', nodes: ['n1', 'n2', 'n3'], thresholds: { reorderToleranceMs: 200 } };
+    const s = new ReplaySession(header, { reorderToleranceMs: 4000 });
+    for (const e of commitWithoutQuorumAtEnd()) s.add(e);
+    const r = s.finish();
+    expect(r.findings.map((f) => f.code)).toEqual(['RG006']);
+    expect(r.findings[0]!.t).toBeGreaterThan(10 + 4000);
+    expect(r.findings[0]!.t).toBeLessThanOrEqual(15 + 4000 + 1);
+  });
+});
