@@ -33,6 +33,9 @@ export interface ReplayResult {
   findingsDropped: number;
   summary: RunSummary;
   skippedLines: number;
+  /** Events whose t is earlier than an event before them (judged at their own time), and the largest step back. */
+  outOfOrder?: number;
+  maxBackwardsMs?: number;
   problems: CaptureProblem[];
 }
 
@@ -119,7 +122,7 @@ export async function replayFile(file: string, thresholds: Partial<Thresholds> =
     },
   });
   session!.lastT = Math.max(session!.lastT, read.lastT);
-  return session!.finish(problems, read.skippedLines);
+  return { ...session!.finish(problems, read.skippedLines), outOfOrder: read.outOfOrder, maxBackwardsMs: read.maxBackwardsMs };
 }
 
 export async function replayCommand(argv: string[], io: Io): Promise<number> {
@@ -191,9 +194,15 @@ export async function replayCommand(argv: string[], io: Io): Promise<number> {
   }
   if (result.problems.length > MAX_PROBLEMS_SHOWN) io.err(`… and ${result.problems.length - MAX_PROBLEMS_SHOWN} more problems\n`);
   if (result.skippedLines > 0) io.err(`raftguard replay: skipped ${result.skippedLines} bad line(s)\n`);
+  if (result.outOfOrder) {
+    io.err(
+      `raftguard replay: ${result.outOfOrder} event(s) earlier than an event before them (up to ${Math.round(result.maxBackwardsMs ?? 0)} ms back); ` +
+        'each was judged at its own time (merged captures need not be sorted, but the checks see them in file order)\n',
+    );
+  }
 
   if (json) {
-    io.out(JSON.stringify({ summary: { ...result.summary, skippedLines: result.skippedLines } }) + '\n');
+    io.out(JSON.stringify({ summary: { ...result.summary, skippedLines: result.skippedLines, outOfOrder: result.outOfOrder ?? 0 } }) + '\n');
   } else {
     io.out(formatReport(result));
   }
