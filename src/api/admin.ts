@@ -1,5 +1,5 @@
-// The admin HTTP server: /metrics, /healthz, /api/cluster, /api/findings, /api/summary and
-// /api/events (Server-Sent Events of decoded events and findings). Loopback by default; bound to
+// The admin HTTP server: the live web view at /, /metrics, /healthz, /api/cluster, /api/findings,
+// /api/summary and /api/events (Server-Sent Events of decoded events and findings). Loopback by default; bound to
 // any other address it requires a bearer token.
 // SSE clients that cannot keep up lose events (counted and told), they never make us buffer.
 
@@ -9,6 +9,9 @@ import type { AddressInfo } from 'node:net';
 import type { Finding, RaftEvent } from '../events/types.js';
 import type { Monitor, Sink } from '../runtime/monitor.js';
 import type { MetricsSink } from '../sinks/metrics.js';
+import { WEB_VIEW_HTML } from './webview.js';
+
+const WEB_VIEW_PAGE: [string, string] = ['text/html; charset=utf-8', WEB_VIEW_HTML];
 
 export interface AdminOptions {
   host: string;
@@ -83,7 +86,8 @@ export class AdminServer implements Sink {
     const frame = `event: ${kind}\ndata: ${JSON.stringify(data)}\n\n`;
     for (const c of this.sse) {
       if (c.res.writableNeedDrain) {
-        c.dropped++;
+        // Tell the client as soon as it catches up, even if no further event comes to carry it.
+        if (c.dropped++ === 0) c.res.once('drain', () => this.flushDropped(c));
         continue;
       }
       if (c.dropped) {
@@ -92,6 +96,12 @@ export class AdminServer implements Sink {
       }
       c.res.write(frame);
     }
+  }
+
+  private flushDropped(c: SseClient): void {
+    if (!c.dropped || !this.sse.has(c)) return;
+    c.res.write(`event: dropped\ndata: {"count":${c.dropped}}\n\n`);
+    c.dropped = 0;
   }
 
   private authorized(req: http.IncomingMessage): boolean {
@@ -106,7 +116,8 @@ export class AdminServer implements Sink {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
     const path = url.pathname;
-    if (path !== '/healthz' && !this.authorized(req)) {
+    // The page itself holds no data (it reads the API with the token), so a browser can load it.
+    if (path !== '/healthz' && path !== '/' && !this.authorized(req)) {
       res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });
       res.end('{"error":"missing or wrong bearer token"}');
       return;
@@ -155,7 +166,7 @@ export class AdminServer implements Sink {
         return;
       }
     }
-    const page = this.opts.pages?.[path];
+    const page = this.opts.pages?.[path] ?? (path === '/' ? WEB_VIEW_PAGE : undefined);
     if (page) {
       res.writeHead(200, { 'content-type': page[0] });
       res.end(page[1]);

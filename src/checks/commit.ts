@@ -284,7 +284,9 @@ export class CommitDetector implements Detector {
             ev(
               p.unclamped
                 ? `that message carries entries above ${p.commit}, so ${p.commit} is the leader's real commit`
-                : `when it was sent, a majority had acknowledged only up to index ${p.majorityIndex}, with no entry of term ${lt.term} in (${p.commit}, ${p.majorityIndex}]: no higher own-term commit can hide behind ${p.commit}`,
+                : (p.majorityIndex ?? 0) <= p.commit
+                  ? `when it was sent, a majority had acknowledged only up to index ${p.majorityIndex}: no higher commit can hide behind ${p.commit}`
+                  : `when it was sent, a majority had acknowledged up to index ${p.majorityIndex}, with no entry of term ${lt.term} in (${p.commit}, ${p.majorityIndex}]: no higher own-term commit can hide behind ${p.commit}`,
             ),
           ],
           { commit: p.commit, entryTerm: p.entryTerm, previousCommit: p.prevCommit, clusterCommitBefore: p.clusterBefore },

@@ -44,6 +44,27 @@ describe('admin API', () => {
     expect((await fetch(`${base}/nope`, auth)).status).toBe(404);
   });
 
+  it('a client that falls behind loses events, and is told how many as soon as it catches up', async () => {
+    const { monitor, admin: a } = setup();
+    const { port } = await a.start();
+    const res = await fetch(`http://127.0.0.1:${port}/api/events`);
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let text = dec.decode((await reader.read()).value);
+    // A burst far larger than the socket buffers while the client reads nothing.
+    const big = Array.from({ length: 64 }, (_, i) => ({ index: i + 1, term: 2, kind: 'data' as const, digest: 'x'.repeat(64) }));
+    for (let i = 0; i < 20_000; i++) monitor.ingest({ type: 'append', t: 10 + i, from: 'a', to: 'b', term: 2, prevIndex: 0, prevTerm: 0, entries: big, commit: 0 });
+    // No further event is sent: the notice must come by itself once the client drains.
+    while (!text.includes('event: dropped')) text += dec.decode((await reader.read()).value);
+    const m = /event: dropped\ndata: \{"count":(\d+)\}/.exec(text)!;
+    const delivered = (text.match(/event: event\n/g) ?? []).length;
+    expect(Number(m[1])).toBeGreaterThan(0);
+    expect(delivered).toBeGreaterThan(0);
+    // Every frame (events and the findings they raised) either delivered or counted as dropped.
+    expect(delivered + (text.match(/event: finding\n/g) ?? []).length + Number(m[1])).toBe(20_000 + monitor.findings().length);
+    await reader.cancel();
+  });
+
   it('streams decoded events as Server-Sent Events', async () => {
     const { monitor, admin: a } = setup();
     const { port } = await a.start();
