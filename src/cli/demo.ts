@@ -127,7 +127,7 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
     for (const [id, a] of running.listeners) {
       view.line(`${id}: peers dial RaftGuard at ${a.host}:${a.port} → member at ${cluster.members.get(id)!.peerAddress}`);
     }
-    io.out(`\n  metrics  ${admin}/metrics\n  cluster  ${admin}/api/cluster   (or: npx raftguard status --url ${admin})\n  events   ${admin}/api/events  (Server-Sent Events)\n  capture  ${capturePath}\n\n`);
+    io.out(`\n  web view ${admin}/\n  metrics  ${admin}/metrics\n  cluster  ${admin}/api/cluster   (or: npx raftguard status --url ${admin})\n  events   ${admin}/api/events  (Server-Sent Events)\n  capture  ${capturePath}\n\n`);
 
     await playScenario(args.values.scenario!, mode, cluster, running, view, () => interrupted);
 
