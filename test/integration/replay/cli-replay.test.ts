@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeSimCapture } from '../../../src/sim/index.js';
 import type { Finding } from '../../../src/events/types.js';
+import { buildAll } from '../refcluster/build.js';
 
 const REPO = resolve(__dirname, '../../..');
 const BIN = join(REPO, 'bin', 'raftguard.js');
@@ -33,8 +34,7 @@ const FIGURE8 = { seed: 7, nodes: 5, bug: 'commitOldTermByCounting', noopOnElect
 beforeAll(async () => {
   // The CLI runs from dist/: make sure the whole tree is built (npm test builds first; this covers
   // running this file alone).
-  const r = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'tsconfig.json')], { cwd: REPO, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`build failed: ${r.stdout}${r.stderr}`);
+  await buildAll();
   dir = mkdtempSync(join(tmpdir(), 'rg-replay-'));
   await writeSimCapture(CORRECT, join(dir, 'correct.jsonl'));
   await writeSimCapture(FIGURE8, join(dir, 'figure8.jsonl'));

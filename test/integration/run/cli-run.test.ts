@@ -11,7 +11,7 @@ import { ReferenceCluster, freePort } from '../../../src/demo/cluster.js';
 import { until } from '../../../src/demo/scenarios.js';
 import { statusCommand } from '../../../src/cli/status.js';
 import { replayFile } from '../../../src/cli/replay.js';
-import { buildDemo } from '../refcluster/build.js';
+import { buildAll, buildDemo } from '../refcluster/build.js';
 
 const REPO = resolve(__dirname, '../../..');
 const BIN = join(REPO, 'bin', 'raftguard.js');
@@ -23,8 +23,7 @@ beforeAll(async () => {
   await buildDemo();
   // The CLI runs from dist/: make sure the whole tree is built (npm test builds first; this covers
   // running this file alone).
-  const r = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'tsconfig.json')], { cwd: REPO, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`build failed: ${r.stdout}${r.stderr}`);
+  await buildAll();
 }, 120_000);
 afterEach(async () => {
   await cluster?.stop();

@@ -2,14 +2,14 @@
 // process, from dist/, to completion; it must show the stall (RG010), its recommendation, the clearing
 // write, and stop everything it started.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { buildAll } from '../refcluster/build.js';
 
 const REPO = resolve(__dirname, '../../..');
 
-beforeAll(() => {
-  const r = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'tsconfig.json')], { cwd: REPO, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`build failed: ${r.stdout}${r.stderr}`);
+beforeAll(async () => {
+  await buildAll();
 }, 120_000);
 
 describe('raftguard demo', () => {

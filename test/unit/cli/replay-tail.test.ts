@@ -10,15 +10,15 @@ import { join, resolve } from 'node:path';
 import type { CaptureHeader, Finding, RaftEvent } from '../../../src/events/types.js';
 import { ReplaySession } from '../../../src/cli/replay.js';
 import { app, grant, ok, range, replicate, vote } from '../checks/helpers.js';
+import { buildAll } from '../../integration/refcluster/build.js';
 
 const REPO = resolve(__dirname, '../../..');
 const BIN = join(REPO, 'bin', 'raftguard.js');
 const dir = mkdtempSync(join(tmpdir(), 'rg-replay-tail-'));
 
-beforeAll(() => {
+beforeAll(async () => {
   // The CLI runs from dist/: build it (npm test builds first; this covers running this file alone).
-  const r = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'tsconfig.json')], { cwd: REPO, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`build failed: ${r.stdout}${r.stderr}`);
+  await buildAll();
 }, 120_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
