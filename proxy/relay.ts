@@ -1,6 +1,9 @@
 // The data plane: one TCP listener per member, relaying bytes unchanged to the member's real peer
 // address. Forward first, read after: each chunk is written to the other side before a copy is handed
-// to the passive reader (Tap), so reading never delays the bytes. Backpressure is the sockets' own
+// to the passive reader (Tap), so reading never delays the bytes. Not even other connections' bytes:
+// the chunks read in one poll phase are all forwarded first, and reach their readers in the check
+// phase right after (one setImmediate per event-loop turn, shared by every relay in the process), so
+// a burst over many connections is not forwarded one decode at a time. Backpressure is the sockets' own
 // (pause when a write returns false, resume on 'drain'): nothing is buffered beyond their buffers.
 // A reader that throws is detached from that connection (counted, reported once); relaying goes on.
 // A chunk arriving for a side that is already gone resets its sender (RST), as the gone peer's own
@@ -41,6 +44,50 @@ export interface RelayStats {
 
 let nextConnectionSeq = 0;
 
+/** Chunks forwarded this event-loop turn and not yet read, with the link they came through, in read order. */
+const pendingLinks: Link[] = [];
+const pendingDirs: Direction[] = [];
+/** undefined: the link ended (tap.end), after its last chunk. */
+const pendingChunks: (Buffer | undefined)[] = [];
+const pendingTimes: number[] = [];
+let readScheduled = false;
+
+function queueRead(link: Link, dir: Direction, chunk: Buffer | undefined, t: number): void {
+  pendingLinks.push(link);
+  pendingDirs.push(dir);
+  pendingChunks.push(chunk);
+  pendingTimes.push(t);
+  if (!readScheduled) {
+    readScheduled = true;
+    setImmediate(readPending);
+  }
+}
+
+/** Hands the queued chunks to their readers, in order; a reader that throws is detached from its link. */
+function readPending(): void {
+  readScheduled = false;
+  for (let i = 0; i < pendingLinks.length; i++) {
+    const link = pendingLinks[i]!;
+    const tap = link.tap;
+    if (!tap) continue;
+    const chunk = pendingChunks[i];
+    try {
+      if (chunk) tap.data(pendingDirs[i]!, chunk, pendingTimes[i]!);
+      else {
+        link.tap = undefined;
+        tap.end(pendingTimes[i]!);
+      }
+    } catch (err) {
+      link.tap = undefined;
+      link.readerFailed(err);
+    }
+  }
+  pendingLinks.length = 0;
+  pendingDirs.length = 0;
+  pendingChunks.length = 0;
+  pendingTimes.length = 0;
+}
+
 /** One relayed connection: the caller's socket and the one dialed to the member. */
 interface Link {
   info: ConnectionInfo;
@@ -54,6 +101,7 @@ interface Link {
   /** Sockets of this link that have closed (the link is finished at 2, or at 1 if never dialed). */
   closed: number;
   tap: Tap | undefined;
+  readerFailed: (err: unknown) => void;
 }
 
 export class Relay {
@@ -166,7 +214,17 @@ export class Relay {
     };
     this.stats.connectionsTotal++;
     this.stats.connectionsActive++;
-    const link: Link = { info, client, target: undefined, connected: false, c2sWaiting: false, s2cWaiting: false, closed: 0, tap: undefined };
+    const link: Link = {
+      info,
+      client,
+      target: undefined,
+      connected: false,
+      c2sWaiting: false,
+      s2cWaiting: false,
+      closed: 0,
+      tap: undefined,
+      readerFailed: (err) => this.readerFailed(info, err),
+    };
     this.links.add(link);
     try {
       link.tap = this.opts.tapFactory?.(info);
@@ -228,15 +286,8 @@ export class Relay {
   private finish(link: Link): void {
     if (!this.links.delete(link)) return;
     this.stats.connectionsActive--;
-    const tap = link.tap;
-    link.tap = undefined;
-    if (tap) {
-      try {
-        tap.end(Date.now());
-      } catch (err) {
-        this.readerFailed(link.info, err);
-      }
-    }
+    // After the link's last chunks, which may still be queued for reading.
+    if (link.tap) queueRead(link, 'c2s', undefined, Date.now());
   }
 
   /** Pauses or resumes both sockets of a link: flowing unless cut, not connected yet, or waiting for the other side to drain. */
@@ -272,15 +323,7 @@ export class Relay {
         src.pause();
         dst.once('drain', drained);
       }
-      const tap = link.tap;
-      if (tap) {
-        try {
-          tap.data(dir, chunk, Date.now());
-        } catch (err) {
-          link.tap = undefined;
-          this.readerFailed(link.info, err);
-        }
-      }
+      if (link.tap) queueRead(link, dir, chunk, Date.now());
     });
     src.on('end', () => {
       // Half-close: pass the FIN on, keep the other direction flowing.

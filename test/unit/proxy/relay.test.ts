@@ -86,6 +86,34 @@ describe('Relay', () => {
     expect(relay.stats.readerErrors).toBe(1);
   });
 
+  it('forwards every chunk read in one event-loop turn before any reader sees one of them', async () => {
+    const server = await startXorServer();
+    const forwardedWhenRead: number[] = [];
+    const relay: Relay = new Relay({
+      member: 'n1',
+      listen: { host: '127.0.0.1', port: 0 },
+      target: { host: '127.0.0.1', port: server.port },
+      tapFactory: () => ({
+        data: (dir) => {
+          if (dir === 'c2s') forwardedWhenRead.push(relay.stats.bytesC2S);
+        },
+        end: () => {},
+      }),
+    });
+    const addr = await relay.start();
+    cleanups.push(() => relay.close());
+    const clients = await Promise.all(
+      Array.from({ length: 8 }, () => new Promise<net.Socket>((r) => { const c = net.connect(addr.port, '127.0.0.1', () => r(c)); c.on('error', () => {}); })),
+    );
+    for (const c of clients) cleanups.push(() => void c.destroy());
+    await new Promise((r) => setTimeout(r, 100)); // every member connection dialed
+    for (const c of clients) c.write(Buffer.alloc(100, 1));
+    const t = Date.now();
+    while (Date.now() - t < 30); // hold the loop: all 8 chunks are readable in the next poll phase
+    for (let i = 0; i < 200 && forwardedWhenRead.length < 8; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(forwardedWhenRead).toEqual(Array(8).fill(800));
+  });
+
   it('closes the caller promptly when the member is down', async () => {
     // A port with nothing listening: bind and close to get one.
     const probe = net.createServer();
