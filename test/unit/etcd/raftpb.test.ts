@@ -110,6 +110,19 @@ describe('raftpb wire reader', () => {
     }
   });
 
+  it("reuses the last small snapshot's decoding only for byte-identical snapshots, and never shares the result", () => {
+    const conf = { voters: [Long.fromString('d7e0d84c9ae01c07', true, 16)], learners: [] };
+    const withSnap = (index: number) => encode({ type: 7, term: Long.fromNumber(3, true), snapshot: { metadata: { conf_state: conf, index: Long.fromNumber(index, true), term: Long.fromNumber(3, true) } } });
+    const empty = encode({ type: 8, snapshot: { metadata: { conf_state: { auto_leave: false }, index: Long.UZERO, term: Long.UZERO } } });
+    const seq = [withSnap(10), withSnap(10), withSnap(11), empty, empty, withSnap(10)];
+    const results = seq.map((b) => decodeMessage(b));
+    results.forEach((r, k) => expect(r, `message ${k}`).toEqual(decodeMessageWithProtobufjs(seq[k]!)));
+    expect(results.map((r) => r.snapshot?.index)).toEqual([10, 10, 11, 0, 0, 10]);
+    results[0]!.snapshot!.voters.push('mutated');
+    expect(results[1]!.snapshot!.voters).toEqual(['d7e0d84c9ae01c07']);
+    expect(decodeMessage(withSnap(10)).snapshot!.voters).toEqual(['d7e0d84c9ae01c07']);
+  });
+
   it('decodes a lone Entry (msgappv2 records) like protobufjs', () => {
     const e = { Type: 1, Term: Long.fromNumber(9, true), Index: Long.fromNumber(123456789012, true), Data: Buffer.from('payload') };
     const bytes = Buffer.from(EntryPb.encode(EntryPb.fromObject(e)).finish());
