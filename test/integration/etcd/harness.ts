@@ -31,8 +31,9 @@ export interface EtcdMember {
   clientUrl: string;
   /** Where etcd really listens for peers. */
   peerPort: number;
-  /** The relay in front of it: the advertised peer address. */
-  relay: Relay;
+  /** The harness's relay in front of it (absent when `interpose` put something else there). */
+  relay?: Relay;
+  /** The advertised peer port: the relay's, or the one `interpose` returned. */
   relayPort: number;
   dataDir: string;
   logFile: string;
@@ -55,6 +56,11 @@ export interface EtcdClusterOptions {
   tapFactory?: (member: string) => TapFactory | undefined;
   extraArgs?: string[];
   token?: string;
+  /**
+   * Something else fronts the peer ports (e.g. `raftguard run` in its own process): given each
+   * member's real peer port, resolves with the port it must advertise. No harness relays then.
+   */
+  interpose?: (members: { name: string; peerPort: number }[]) => Promise<Record<string, number>>;
 }
 
 /** Quotes the decimal uint64 values of the named JSON keys so JSON.parse keeps them exact. */
@@ -100,17 +106,29 @@ export class EtcdCluster {
       const name = `m${k}`;
       const peerPort = await freePort();
       const clientPort = await freePort();
-      const relay = new Relay({ member: name, listen: { host: HOST, port: 0 }, target: { host: HOST, port: peerPort }, tapFactory: this.opts.tapFactory?.(name), closeGraceMs: 200 });
-      const bound = await relay.start();
+      let relay: Relay | undefined;
+      let relayPort = 0;
+      if (!this.opts.interpose) {
+        relay = new Relay({ member: name, listen: { host: HOST, port: 0 }, target: { host: HOST, port: peerPort }, tapFactory: this.opts.tapFactory?.(name), closeGraceMs: 200 });
+        relayPort = (await relay.start()).port;
+      }
       this.members.push({
         name,
         clientUrl: `http://${HOST}:${clientPort}`,
         peerPort,
         relay,
-        relayPort: bound.port,
+        relayPort,
         dataDir: join(this.baseDir, `${name}.etcd`),
         logFile: join(this.baseDir, `${name}.log`),
       });
+    }
+    if (this.opts.interpose) {
+      const ports = await this.opts.interpose(this.members.map((m) => ({ name: m.name, peerPort: m.peerPort })));
+      for (const m of this.members) {
+        const port = ports[m.name];
+        if (!port) throw new Error(`interpose returned no port for ${m.name}`);
+        m.relayPort = port;
+      }
     }
     const token = this.opts.token ?? `raftguard-${process.pid}-${Date.now()}`; // one token: it feeds the member and cluster IDs
     this.initialCluster = this.members.map((m) => `${m.name}=http://${HOST}:${m.relayPort}`).join(',');
@@ -148,17 +166,27 @@ export class EtcdCluster {
   }
 
   /**
-   * Partitions a member's inbound side: its relay stops listening and drops its connections, so no
-   * peer message reaches it (it can still send). `heal` puts a new relay on the same port.
+   * Cuts every connection made to a member's peer port, as a partition would: its relay stops
+   * forwarding in both directions and holds the sockets open (Relay.cut()), so the member and its
+   * peers see silence, never a close or a reset. In rafthttp terms (fact sheet §1) that silences the
+   * member's outgoing streams (peers dial it to receive them) and the pipeline POSTs sent to it; since
+   * its streams stay attached, it keeps writing into them instead of falling back to the pipeline,
+   * and a leader cut this way loses its followers: check-quorum steps it down and the others elect.
+   * The connections the member dials itself (to receive its peers' streams) are not cut.
+   * `heal` resumes forwarding: held bytes flow on, connections made during the cut reach the member.
    */
   async cutInbound(name: string): Promise<void> {
-    await this.member(name).relay.close();
+    this.relayOf(name).cut();
   }
 
   async heal(name: string): Promise<void> {
-    const m = this.member(name);
-    m.relay = new Relay({ member: name, listen: { host: HOST, port: m.relayPort }, target: { host: HOST, port: m.peerPort }, tapFactory: this.opts.tapFactory?.(name), closeGraceMs: 200 });
-    await m.relay.start();
+    this.relayOf(name).heal();
+  }
+
+  relayOf(name: string): Relay {
+    const r = this.member(name).relay;
+    if (!r) throw new Error(`${name} has no harness relay (the cluster was started with interpose)`);
+    return r;
   }
 
   member(name: string): EtcdMember {
@@ -247,7 +275,7 @@ export class EtcdCluster {
         await exited;
       }),
     );
-    await Promise.all(this.members.map((m) => m.relay.close()));
+    await Promise.all(this.members.map((m) => m.relay?.close()));
     if (!process.env['RAFTGUARD_KEEP_ETCD']) rmSync(this.baseDir, { recursive: true, force: true });
   }
 }

@@ -149,12 +149,15 @@ describe.skipIf(!availability.ok)('etcd scenarios through the whole pipeline', (
     await expectAgreement(g);
   }, 120_000);
 
-  it('a partition (the leader stops receiving peer traffic): a new leader takes over, the old one rejoins after healing; nothing critical', async () => {
+  it("a partition (the leader's peer port black-holed: its streams go silent): a new leader takes over, the old one rejoins after healing; nothing critical", async () => {
     const g = await start();
     const st = await quiescent(g);
     const names = await g.cluster.memberNames();
     const old = names.get(st[0]!.leader)!;
     await g.cluster.cutInbound(old);
+    const relay = g.cluster.relayOf(old);
+    const bytesAtCut = relay.stats.bytesC2S + relay.stats.bytesS2C;
+    const activeAtCut = relay.stats.connectionsActive;
     // etcd's check-quorum makes the cut-off leader step down; the other two elect a new leader.
     await g.cluster.waitFor(
       async () => (await g.cluster.status(g.cluster.endpointsExcept(old))).every((s) => s.leader !== '0' && s.leader !== st[0]!.leader),
@@ -164,6 +167,10 @@ describe.skipIf(!availability.ok)('etcd scenarios through the whole pipeline', (
     // Puts retry: a rejoining member with a higher term can force one more election.
     const put = (k: string, endpoints?: string) => g.cluster.waitFor(async () => (await g.cluster.etcdctl(['put', k, 'v'], endpoints), true), 20_000, `put ${k}`);
     await put('during-partition', g.cluster.endpointsExcept(old));
+    // A black hole, not a close: nothing crossed the cut relay, and no connection through it ended.
+    expect(relay.stats.bytesC2S + relay.stats.bytesS2C).toBe(bytesAtCut);
+    expect(activeAtCut).toBeGreaterThan(0);
+    expect(relay.stats.connectionsActive).toBeGreaterThanOrEqual(activeAtCut);
     await g.cluster.heal(old);
     await put('after-heal');
     await expectAgreement(g);

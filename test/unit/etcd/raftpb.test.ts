@@ -1,11 +1,23 @@
 // The hand-written raftpb wire reader (decodeMessage/decodeEntry, used for every message on the
 // relay's thread) against the protobufjs decoder of the same .proto, on random messages that use every
 // field, 64-bit values at the edges, repeated and unknown fields; plus the digest's contract.
+import { readFileSync } from 'node:fs';
 import Long from 'long';
+import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { prng } from '../../../src/sim/raft-sim.js';
 import { payloadDigest } from '../../../src/dialects/etcd/convert.js';
-import { EntryPb, MessagePb, RaftpbError, decodeEntry, decodeMessage, decodeMessageWithProtobufjs } from '../../../src/dialects/etcd/raftpb.js';
+import {
+  EntryPb,
+  MessagePb,
+  RAFTPB_PROTO_PATH,
+  READER_FIELD_IDS,
+  RaftpbError,
+  decodeEntry,
+  decodeMessage,
+  decodeMessageWithProtobufjs,
+  readerFieldTable,
+} from '../../../src/dialects/etcd/raftpb.js';
 
 /** Deterministic PRNG (the simulator's mulberry32) so a failure names a seed that reproduces it. */
 const rng = prng;
@@ -98,11 +110,92 @@ describe('raftpb wire reader', () => {
     }
   });
 
+  it("reuses the last small snapshot's decoding only for byte-identical snapshots, and never shares the result", () => {
+    const conf = { voters: [Long.fromString('d7e0d84c9ae01c07', true, 16)], learners: [] };
+    const withSnap = (index: number) => encode({ type: 7, term: Long.fromNumber(3, true), snapshot: { metadata: { conf_state: conf, index: Long.fromNumber(index, true), term: Long.fromNumber(3, true) } } });
+    const empty = encode({ type: 8, snapshot: { metadata: { conf_state: { auto_leave: false }, index: Long.UZERO, term: Long.UZERO } } });
+    const seq = [withSnap(10), withSnap(10), withSnap(11), empty, empty, withSnap(10)];
+    const results = seq.map((b) => decodeMessage(b));
+    results.forEach((r, k) => expect(r, `message ${k}`).toEqual(decodeMessageWithProtobufjs(seq[k]!)));
+    expect(results.map((r) => r.snapshot?.index)).toEqual([10, 10, 11, 0, 0, 10]);
+    results[0]!.snapshot!.voters.push('mutated');
+    expect(results[1]!.snapshot!.voters).toEqual(['d7e0d84c9ae01c07']);
+    expect(decodeMessage(withSnap(10)).snapshot!.voters).toEqual(['d7e0d84c9ae01c07']);
+  });
+
   it('decodes a lone Entry (msgappv2 records) like protobufjs', () => {
     const e = { Type: 1, Term: Long.fromNumber(9, true), Index: Long.fromNumber(123456789012, true), Data: Buffer.from('payload') };
     const bytes = Buffer.from(EntryPb.encode(EntryPb.fromObject(e)).finish());
     expect(decodeEntry(bytes)).toEqual({ type: 1, term: 9, index: 123456789012, data: Buffer.from('payload') });
     expect(() => decodeEntry(bytes.subarray(0, bytes.length - 2))).toThrow(/raftpb\.Entry: invalid protobuf/);
+  });
+});
+
+/** proto/etcd/raftpb.proto with `edit` applied, parsed as the dialect parses it. */
+function editedProto(edit: (text: string) => string): protobuf.Root {
+  const text = readFileSync(RAFTPB_PROTO_PATH, 'utf8');
+  const edited = edit(text);
+  expect(edited, 'the edit changed nothing').not.toBe(text);
+  const root = new protobuf.Root();
+  protobuf.parse(edited, root, { keepCase: true });
+  root.resolveAll();
+  return root;
+}
+
+const NEEDS = [
+  { name: 'to', type: 'uint64', repeated: false, slot: 2 },
+  { name: 'entries', type: 'message raftpb.Entry', repeated: true, slot: 3 },
+];
+
+describe('raftpb wire reader: field numbers from proto/', () => {
+  it('reads every field of Message (but context) and Entry by the number proto/ gives it', () => {
+    const names = (t: protobuf.Type) => Object.keys(t.fields).sort();
+    expect(Object.keys(READER_FIELD_IDS.Message).sort()).toEqual(names(MessagePb).filter((n) => n !== 'context'));
+    expect(Object.keys(READER_FIELD_IDS.Entry).sort()).toEqual(names(EntryPb));
+    for (const [name, id] of Object.entries(READER_FIELD_IDS.Message)) expect(id, `Message.${name}`).toBe(MessagePb.fields[name]!.id);
+    for (const [name, id] of Object.entries(READER_FIELD_IDS.Entry)) expect(id, `Entry.${name}`).toBe(EntryPb.fields[name]!.id);
+  });
+
+  it("proto/ has etcd 3.4's field numbers (fact sheet §7, raft/raftpb/raft.proto at v3.4.23)", () => {
+    expect(READER_FIELD_IDS.Message).toEqual({ type: 1, to: 2, from: 3, term: 4, logTerm: 5, index: 6, entries: 7, commit: 8, snapshot: 9, reject: 10, rejectHint: 11 });
+    expect(READER_FIELD_IDS.Entry).toEqual({ Type: 1, Term: 2, Index: 3, Data: 4 });
+  });
+
+  it('builds its tag table from whatever numbers the .proto gives (a renumbered field moves with it)', () => {
+    const root = editedProto((t) => t.replace('optional uint64 to = 2;', 'optional uint64 to = 40;'));
+    const table = readerFieldTable(root.lookupType('raftpb.Message'), NEEDS);
+    expect(table.ids).toEqual({ to: 40, entries: 7 });
+    expect(table.slotOfTag[(40 << 3) | 0]).toBe(2); // varint, as uint64 is on the wire
+    expect(table.slotOfTag[(7 << 3) | 2]).toBe(3); // length-delimited, as a message is
+    expect(table.slotOfTag[(2 << 3) | 0]).toBe(0); // the old number is now an unknown field: skipped
+    expect(table.slotOfTag[(40 << 3) | 2]).toBe(1); // the known field with another wire type: an error
+  });
+
+  it('stops at load, naming the field, when the .proto no longer fits the reader', () => {
+    const message = (edit: (text: string) => string) => editedProto(edit).lookupType('raftpb.Message');
+    expect(() => readerFieldTable(message((t) => t.replace('optional uint64 to = 2;', 'optional uint64 recipient = 2;')), NEEDS)).toThrow(
+      /field raftpb\.Message\.to in .*raftpb\.proto is missing/,
+    );
+    expect(() => readerFieldTable(message((t) => t.replace('optional uint64 to = 2;', 'optional fixed64 to = 2;')), NEEDS)).toThrow(
+      /field raftpb\.Message\.to in .* has type fixed64, the wire reader reads uint64/,
+    );
+    expect(() => readerFieldTable(message((t) => t.replace('optional uint64 to = 2;', 'repeated uint64 to = 2;')), NEEDS)).toThrow(
+      /field raftpb\.Message\.to in .* is repeated, the wire reader expects a single value/,
+    );
+    expect(() => readerFieldTable(message((t) => t.replace('repeated Entry entries = 7;', 'repeated Snapshot entries = 7;')), NEEDS)).toThrow(
+      /field raftpb\.Message\.entries in .* has type message raftpb\.Snapshot, the wire reader reads message raftpb\.Entry/,
+    );
+  });
+
+  it('names the field whose wire type does not match its .proto type', () => {
+    // field 2 (to) sent as length-delimited instead of a varint
+    expect(() => decodeMessage(Buffer.from([0x08, 0x03, 0x12, 0x01, 0x00]))).toThrow(
+      /^raftpb\.Message: invalid protobuf \(field 2 \(to\) has wire type 2, expected 0\)$/,
+    );
+    expect(() => decodeEntry(Buffer.from([0x22, 0x00, 0x10, 0x01, 0x1d, 1, 2, 3, 4]))).toThrow(
+      /^raftpb\.Entry: invalid protobuf \(field 3 \(Index\) has wire type 5, expected 0\)$/,
+    );
+    expect(() => decodeMessage(Buffer.from([0x00, 0x01]))).toThrow(/invalid field tag/);
   });
 });
 
