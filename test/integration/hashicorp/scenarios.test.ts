@@ -69,6 +69,12 @@ describe.skipIf(!availability.ok)('hashicorp raft scenarios through raftguard ru
   it('bootstrap and applies: leader, term and commit equal the nodes’ own; config and election no-op decoded', async () => {
     const c = await start();
     for (let k = 0; k < 20; k++) await c.apply(`k${k}=v${k}`);
+    // A concurrent burst makes the leader pipeline AppendEntries (many outstanding per connection):
+    // responses must pair FIFO with their requests for matchIndex (and so commit checks) to be right.
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < 300) await c.apply(`burst${next++}=x`);
+    }));
     const st = await expectAgreement(c);
     const leader = c.idOfAddress(st[0]!.leader)!;
     const types = new Set(c.events.map((e) => e.type));
@@ -81,7 +87,19 @@ describe.skipIf(!availability.ok)('hashicorp raft scenarios through raftguard ru
     const match = c.run.monitor.snapshot().leader!.match;
     for (const n of c.nodes.filter((x) => x.id !== leader)) expect(match[n.id], n.id).toBe(st[0]!.last_index);
     const dataEntries = c.events.flatMap((e) => (e.type === 'append' ? e.entries : [])).filter((x) => x.kind === 'data');
-    expect(new Set(dataEntries.map((x) => x.index)).size).toBe(20);
+    expect(new Set(dataEntries.map((x) => x.index)).size).toBe(320);
+    // Pipelining happened: some connection had several AppendEntries with entries outstanding at once.
+    const byId = new Map(c.events.filter((e) => e.id !== undefined).map((e) => [e.id!, e]));
+    let maxOutstanding = 0;
+    const open = new Map<string, number>();
+    for (const e of c.events) {
+      const conn = e.id?.slice(0, e.id.lastIndexOf('/'));
+      if (!conn) continue;
+      if (e.type === 'append' && e.entries.length > 0) open.set(conn, (open.get(conn) ?? 0) + 1);
+      if (e.type === 'append_resp' && byId.get(e.id!)?.type === 'append' && (byId.get(e.id!) as { entries: unknown[] }).entries.length > 0) open.set(conn, (open.get(conn) ?? 1) - 1);
+      maxOutstanding = Math.max(maxOutstanding, ...open.values());
+    }
+    expect(maxOutstanding).toBeGreaterThan(1);
   }, 90_000);
 
   it('leader SIGKILL and restart: a new term and leader match, the restarted node catches up', async () => {
