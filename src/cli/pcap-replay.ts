@@ -11,6 +11,7 @@ import { CaptureWriter } from '../events/capture.js';
 import type { CaptureHeader, RaftEvent } from '../events/types.js';
 import { createEtcdTap } from '../dialects/etcd/index.js';
 import { createGrpcTap } from '../dialects/grpc/index.js';
+import { createHashicorpTap } from '../dialects/hashicorp/index.js';
 import { findRepoRoot } from '../demo/protos.js';
 import { join } from 'node:path';
 import { ReplaySession, type ReplayOptions, type ReplayResult } from './replay.js';
@@ -60,6 +61,16 @@ export async function replayPcap(file: string, o: PcapReplayOptions): Promise<Pc
     const names: Record<string, string> = {};
     for (const m of cfg?.members ?? []) if (m.etcdId) names[m.etcdId] = m.id;
     tapFactory = createEtcdTap({ runStart: 0, names, onEvent, onDecodeError: (e) => onDecodeError(e.connection, `${e.direction} offset ${e.offset}: ${e.message}`) });
+  } else if (o.dialect === 'hashicorp') {
+    // Members are named by their advertised raft address (advertise, else listen); without a config
+    // they keep the address as their name, which is also how the server side of each captured
+    // connection is named, so requests and responses still agree on who is who.
+    tapFactory = createHashicorpTap({
+      runStart: 0,
+      members: (cfg?.members ?? []).map((m) => ({ id: m.id, address: m.advertise ?? m.listen })),
+      onEvent,
+      onDecodeError: (e) => onDecodeError(e.connection, `${e.direction} offset ${e.offset}${e.rpc ? ` ${e.rpc}` : ''}: ${e.message}`),
+    });
   } else {
     tapFactory = createGrpcTap({
       runStart: 0,

@@ -7,8 +7,8 @@ import { isScalar, isSeq } from 'yaml';
 import type { Thresholds } from '../engine.js';
 import { ConfigReader, readThresholds } from './load.js';
 
-export type DialectName = 'grpc' | 'etcd';
-export const DIALECTS: DialectName[] = ['grpc', 'etcd'];
+export type DialectName = 'grpc' | 'etcd' | 'hashicorp';
+export const DIALECTS: DialectName[] = ['grpc', 'etcd', 'hashicorp'];
 
 export interface HostPort {
   host: string;
@@ -25,6 +25,12 @@ export interface MemberConfig {
   client?: HostPort;
   /** etcd member ID (hex), to name members in decoded messages. */
   etcdId?: string;
+  /**
+   * hashicorp: the raft address the members advertise for this member, when it is not `listen`
+   * itself (RaftGuard reached through NAT or a DNS name, or listening on 0.0.0.0). HashiCorp raft
+   * names peers by this address on the wire (Leader, Candidate, configurations).
+   */
+  advertise?: HostPort;
 }
 
 export interface GrpcSection {
@@ -108,12 +114,13 @@ export function loadRunConfig(file: string, env: NodeJS.ProcessEnv = process.env
   } else {
     const ids = new Set<string>();
     const listens = new Set<string>();
+    const advertised = new Set<string>();
     mNode.items.forEach((_, i) => {
       const at = (k: string): string => `members[${i}].${k}`;
       const get = (k: string): unknown => scalar(['members', String(i), k]);
       const nodeOf = (k: string): unknown => r.node(['members', String(i), k]) ?? r.node(['members', String(i)]);
       for (const [k, node] of r.entries(['members', String(i)])) {
-        if (!['id', 'listen', 'target', 'client', 'etcdId'].includes(k)) r.problem(at(k), node, 'unknown key; expected id, listen, target, client or etcdId');
+        if (!['id', 'listen', 'target', 'client', 'etcdId', 'advertise'].includes(k)) r.problem(at(k), node, 'unknown key; expected id, listen, target, client, etcdId or advertise');
       }
       const id = get('id');
       if (typeof id !== 'string' || id === '') r.problem(at('id'), nodeOf('id'), 'expected a member id string');
@@ -142,8 +149,27 @@ export function loadRunConfig(file: string, env: NodeJS.ProcessEnv = process.env
       if (etcdId !== undefined && !(typeof etcdId === 'string' && /^[0-9a-f]{1,16}$/i.test(etcdId))) {
         r.problem(at('etcdId'), nodeOf('etcdId'), 'expected the etcd member ID in hex (as `etcdctl member list` prints it)');
       }
+      let advertise: HostPort | undefined;
+      if (get('advertise') !== undefined) {
+        if (dialect !== 'hashicorp') {
+          r.problem(at('advertise'), nodeOf('advertise'), `advertise is the raft address HashiCorp raft members advertise; it means nothing to dialect ${String(dialect)}`);
+        } else {
+          const v = get('advertise');
+          advertise = parseHostPort(v);
+          if (!advertise) r.problem(at('advertise'), nodeOf('advertise'), `expected the host:port the members advertise for this member (raft.NewTCPTransport's advertise address), got ${JSON.stringify(v)}`);
+          else if (/^(0\.0\.0\.0|::)$/.test(advertise.host)) r.problem(at('advertise'), nodeOf('advertise'), 'an unspecified address (0.0.0.0, ::) cannot be advertised: HashiCorp raft refuses it; give the address peers dial');
+        }
+      }
+      if (dialect === 'hashicorp') {
+        const named = advertise ?? listen;
+        if (named) {
+          const key = `${named.host.toLowerCase()}:${named.port}`;
+          if (named.port !== 0 && advertised.has(key)) r.problem(at(advertise ? 'advertise' : 'listen'), nodeOf(advertise ? 'advertise' : 'listen'), `raft address ${key} names two members (HashiCorp raft tells members apart by it)`);
+          advertised.add(key);
+        }
+      }
       if (typeof id === 'string' && listen && target) {
-        members.push({ id, listen, target, ...(client ? { client } : {}), ...(typeof etcdId === 'string' ? { etcdId: etcdId.toLowerCase() } : {}) });
+        members.push({ id, listen, target, ...(client ? { client } : {}), ...(typeof etcdId === 'string' ? { etcdId: etcdId.toLowerCase() } : {}), ...(advertise ? { advertise } : {}) });
       }
     });
   }

@@ -6,6 +6,7 @@ import type { RunConfig } from '../config/run-config.js';
 import type { RaftEvent } from '../events/types.js';
 import { createEtcdTap } from './etcd/index.js';
 import { createGrpcTap, GrpcDialectConfigError } from './grpc/index.js';
+import { createHashicorpTap } from './hashicorp/index.js';
 
 /** One decode problem on one connection: reading of that connection stopped, forwarding did not. */
 export interface DecodeProblem {
@@ -40,6 +41,21 @@ export async function createDialectTap(cfg: RunConfig, sinks: DialectSinks): Pro
           }),
       });
     }
+    case 'hashicorp':
+      return createHashicorpTap({
+        runStart: sinks.runStart,
+        // Members name each other by the advertised raft address: the RaftGuard listener in front
+        // of each, unless the config says members reach it under another address.
+        members: cfg.members.map((m) => ({ id: m.id, address: m.advertise ?? m.listen })),
+        onEvent: (ev) => sinks.onEvent(ev),
+        onDecodeError: (e) =>
+          sinks.onDecodeProblem({
+            conn: e.connection,
+            member: e.member,
+            protocol: 'hashicorp',
+            reason: `${e.direction} offset ${e.offset}${e.rpc ? ` ${e.rpc}` : ''}: ${e.message}`,
+          }),
+      });
     case 'grpc': {
       const g = cfg.grpc!;
       try {
