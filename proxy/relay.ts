@@ -13,6 +13,7 @@
 
 import net from 'node:net';
 import type { ConnectionInfo, Direction, Tap, TapFactory } from './tap.js';
+import { monotonicNow } from './clock.js';
 
 export interface HostPort {
   host: string;
@@ -210,7 +211,7 @@ export class Relay {
       member: this.opts.member,
       remoteAddress: client.remoteAddress,
       remotePort: client.remotePort,
-      startedAt: Date.now(),
+      startedAt: monotonicNow(),
     };
     this.stats.connectionsTotal++;
     this.stats.connectionsActive++;
@@ -287,7 +288,7 @@ export class Relay {
     if (!this.links.delete(link)) return;
     this.stats.connectionsActive--;
     // After the link's last chunks, which may still be queued for reading.
-    if (link.tap) queueRead(link, 'c2s', undefined, Date.now());
+    if (link.tap) queueRead(link, 'c2s', undefined, monotonicNow());
   }
 
   /** Pauses or resumes both sockets of a link: flowing unless cut, not connected yet, or waiting for the other side to drain. */
@@ -323,7 +324,7 @@ export class Relay {
         src.pause();
         dst.once('drain', drained);
       }
-      if (link.tap) queueRead(link, dir, chunk, Date.now());
+      if (link.tap) queueRead(link, dir, chunk, monotonicNow());
     });
     src.on('end', () => {
       // Half-close: pass the FIN on, keep the other direction flowing.

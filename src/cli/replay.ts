@@ -15,7 +15,7 @@ import { loadRunConfig, type RunConfig } from '../config/run-config.js';
 import { replayPcap, type PcapReplayResult } from './pcap-replay.js';
 
 export const REPLAY_USAGE = `usage: raftguard replay FILE [--json] [--fail-on critical|warning|info] [--config FILE]
-       raftguard replay --pcap FILE --dialect etcd|grpc [--config FILE] [--write-capture OUT.jsonl] [--json] [--fail-on …]
+       raftguard replay --pcap FILE --dialect etcd|grpc|hashicorp [--config FILE] [--write-capture OUT.jsonl] [--json] [--fail-on …]
 
 Replays a capture (format v1, JSON Lines) — or a tcpdump capture (pcap/pcapng) of peer traffic,
 decoded by the dialect — through the cluster view and the checks, and prints the run summary and the
@@ -279,7 +279,7 @@ async function pcapCommand(
   io: Io,
 ): Promise<number> {
   const dialect = v.dialect;
-  if (dialect !== 'etcd' && dialect !== 'grpc') throw new UsageError(`--pcap needs --dialect etcd or grpc, got ${JSON.stringify(dialect ?? '')}\n${REPLAY_USAGE}`);
+  if (dialect !== 'etcd' && dialect !== 'grpc' && dialect !== 'hashicorp') throw new UsageError(`--pcap needs --dialect etcd, grpc or hashicorp, got ${JSON.stringify(dialect ?? '')}\n${REPLAY_USAGE}`);
   let config: RunConfig | undefined;
   if (v.config) {
     try {

@@ -7,7 +7,7 @@ import { createEngine, type ClusterSnapshot, type Engine, type Thresholds } from
 import type { CaptureHeader, Finding, NodeId, RaftEvent } from '../events/types.js';
 import { step } from './step.js';
 import { SummaryBuilder, type RunSummary } from '../report/summary.js';
-import { monotonicNow } from './clock.js';
+import { monotonicNow } from '../../proxy/clock.js';
 
 export interface Sink {
   /** Every decoded event, after the engine saw it. Must be cheap: it runs on the hot path. */

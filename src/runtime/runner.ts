@@ -15,7 +15,7 @@ import { LogSink } from '../sinks/log.js';
 import { MetricsSink } from '../sinks/metrics.js';
 import { Monitor, type Sink } from './monitor.js';
 import { NoopInjector, parseNoopConfig } from '../actions/noop-injector.js';
-import { monotonicNow } from './clock.js';
+import { monotonicNow } from '../../proxy/clock.js';
 
 export interface RunningInstance {
   monitor: Monitor;
