@@ -3,6 +3,7 @@
 // capture replays in the same memory as a small one. A bad line is reported with its line number
 // and the field that is wrong, and reading goes on with the next line.
 
+import { isAscii } from 'node:buffer';
 import { createReadStream, createWriteStream, existsSync, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import type { CaptureHeader, NodeId, RaftEvent } from './types.js';
 import { isProblem, validateEvent, validateHeader } from './validate.js';
@@ -48,12 +49,29 @@ export class CaptureError extends Error {
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
 /** Notices about nodes missing from the header: one per node, at most this many. */
 const MAX_UNKNOWN_NODE_NOTICES = 64;
+/** Bytes per read. */
+const CHUNK_BYTES = 1 << 20;
+const NL = 0x0a;
+
+/**
+ * Complete lines (cut at 0x0A bytes, so no character is split) as one string. Captures are
+ * almost always ASCII, which latin1 decodes as a plain copy (measured ~2x faster than UTF-8
+ * decoding); anything else is decoded as UTF-8.
+ */
+function decode(b: Buffer, start: number, end: number): string {
+  return b.toString(isAscii(b.subarray(start, end)) ? 'latin1' : 'utf8', start, end);
+}
+
+export interface ReadCaptureOptions {
+  /** Bytes per read (default 1 MiB). Tests use small reads to put chunk boundaries inside lines. */
+  chunkBytes?: number;
+}
 
 /**
  * Streams a capture file through `h`. Rejects with a CaptureError when the file is unusable
  * (missing, no header, unknown version); bad event lines go to `onProblem` and are skipped.
  */
-export async function readCapture(file: string, h: CaptureHandlers): Promise<CaptureReadSummary> {
+export async function readCapture(file: string, h: CaptureHandlers, opts: ReadCaptureOptions = {}): Promise<CaptureReadSummary> {
   const summary: CaptureReadSummary = {
     lines: 0,
     events: 0,
@@ -67,11 +85,6 @@ export async function readCapture(file: string, h: CaptureHandlers): Promise<Cap
   let known: Set<NodeId> | undefined;
   const unknown = new Set<NodeId>();
   let prevT = -Infinity;
-
-  // encoding: the stream decodes UTF-8 across chunk boundaries (a split multi-byte character).
-  const stream = createReadStream(file, { highWaterMark: 1 << 20, encoding: 'utf8' });
-  let carry = '';
-  let skippingLongLine = false;
 
   const report = (line: number, message: string, field?: string): void => {
     h.onProblem?.({ file, line, field, message });
@@ -131,38 +144,71 @@ export async function readCapture(file: string, h: CaptureHandlers): Promise<Cap
     h.onEvent(ev, lineNo);
   };
 
+  /** `text`: one or more complete lines separated by '\n', no final newline. */
+  const handleBlock = (text: string): void => {
+    let start = 0;
+    let nl = text.indexOf('\n');
+    while (nl >= 0) {
+      handleLine(text.slice(start, nl));
+      start = nl + 1;
+      nl = text.indexOf('\n', start);
+    }
+    handleLine(start === 0 ? text : text.slice(start));
+  };
+
+  // Bytes, split on the 0x0A byte (never part of a multi-byte UTF-8 character): the complete lines
+  // of a read are decoded together, and a character split across two reads is only ever in the
+  // carried bytes of an unfinished line, decoded once the line ends.
+  const stream = createReadStream(file, { highWaterMark: opts.chunkBytes ?? CHUNK_BYTES });
+  // The line begun in earlier reads, not yet ended (its bytes, bounded by MAX_LINE_BYTES).
+  const carry: Buffer[] = [];
+  let carryBytes = 0;
+  let skippingLongLine = false;
+  const keep = (b: Buffer): void => {
+    if (b.length === 0) return;
+    carry.push(b);
+    carryBytes += b.length;
+    if (carryBytes > MAX_LINE_BYTES) {
+      summary.lines++;
+      summary.skippedLines++;
+      report(summary.lines, `line longer than ${MAX_LINE_BYTES} bytes: skipped`);
+      carry.length = 0;
+      carryBytes = 0;
+      skippingLongLine = true;
+    }
+  };
+  const carried = (tail: Buffer): string => {
+    carry.push(tail);
+    const b = carry.length === 1 ? carry[0]! : Buffer.concat(carry);
+    const text = decode(b, 0, b.length);
+    carry.length = 0;
+    carryBytes = 0;
+    return text;
+  };
+
   try {
-    for await (const chunk of stream as AsyncIterable<string>) {
-      let text = chunk;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
       let start = 0;
       if (skippingLongLine) {
-        const nl = text.indexOf('\n');
+        const nl = chunk.indexOf(NL);
         if (nl < 0) continue;
         skippingLongLine = false;
         start = nl + 1;
       }
-      let nl = text.indexOf('\n', start);
-      if (nl >= 0 && carry.length > 0) {
-        handleLine(carry + text.slice(start, nl));
-        carry = '';
+      const last = chunk.lastIndexOf(NL);
+      if (last < start) {
+        keep(chunk.subarray(start));
+        continue;
+      }
+      if (carryBytes > 0) {
+        const nl = chunk.indexOf(NL, start);
+        handleLine(carried(chunk.subarray(start, nl)));
         start = nl + 1;
-        nl = text.indexOf('\n', start);
       }
-      while (nl >= 0) {
-        handleLine(text.slice(start, nl));
-        start = nl + 1;
-        nl = text.indexOf('\n', start);
-      }
-      carry += text.slice(start);
-      text = '';
-      if (carry.length > MAX_LINE_BYTES) {
-        summary.lines++;
-        summary.skippedLines++;
-        report(summary.lines, `line longer than ${MAX_LINE_BYTES} bytes: skipped`);
-        carry = '';
-        skippingLongLine = true;
-      }
+      if (start <= last) handleBlock(decode(chunk, start, last));
+      keep(chunk.subarray(last + 1));
     }
+    if (carryBytes > 0) handleLine(carried(Buffer.alloc(0)));
   } catch (err) {
     stream.destroy();
     if (err instanceof CaptureError) throw err;
@@ -171,7 +217,6 @@ export async function readCapture(file: string, h: CaptureHandlers): Promise<Cap
     if (e.code === 'EISDIR') throw new CaptureError(file, 0, 'is a directory, expected a capture file');
     throw new CaptureError(file, summary.lines, `read failed: ${e.message}`);
   }
-  if (carry.length > 0) handleLine(carry);
   if (!header) throw new CaptureError(file, 1, 'empty file: expected the capture header {"raftguard":"capture","version":1,...}');
   summary.unknownNodes = [...unknown];
   return summary;

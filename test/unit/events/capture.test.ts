@@ -141,3 +141,89 @@ describe('CaptureWriter', () => {
     expect(all).toEqual(written.slice(written.length - all.length));
   });
 });
+
+describe('readCapture line splitting (bytes split on 0x0A, across read chunks)', () => {
+  async function readWith(p: string, chunkBytes?: number) {
+    const events: RaftEvent[] = [];
+    const lines: number[] = [];
+    const problems: CaptureProblem[] = [];
+    const summary = await readCapture(p, { onEvent: (e, line) => (events.push(e), lines.push(line)), onProblem: (x) => problems.push(x) }, { chunkBytes });
+    return { events, lines, problems, summary };
+  }
+  const hb = (t: number, extra = '') => `{"type":"heartbeat","t":${t},"from":"n1","to":"n2","term":1,"commit":0${extra}}`;
+
+  // CRLF endings, a blank CRLF line, multi-byte characters (2, 3 and 4 bytes), a bad line among
+  // good ones, and no newline after the last line.
+  const text =
+    [
+      HEADER,
+      hb(1, ',"note":"é"'),
+      hb(2),
+      '{"type":"noop","t":3,"from":"raftguard","to":"n1","term":1,"result":"skipped","reason":"€ and 😀 and ü"}',
+      '',
+      hb(4, ',"x":"ééé"'),
+      '{"type":"heartbeat","t":5,"from":"n1","to":"n2","term":1,"commit":-1}',
+      hb(6),
+      'not json at all ✗',
+      hb(7),
+    ].join('\r\n') + '\r\n' + hb(8);
+
+  it('reads CRLF lines, multi-byte characters, a bad line among good ones and a last line without newline', async () => {
+    const r = await readWith(file('split.jsonl', text));
+    expect(r.events.map((e) => e.t)).toEqual([1, 2, 3, 4, 6, 7, 8]);
+    expect(r.lines).toEqual([2, 3, 4, 6, 8, 10, 11]);
+    expect((r.events[0] as unknown as { note: string }).note).toBe('é');
+    expect((r.events[2] as { reason: string }).reason).toBe('€ and 😀 and ü');
+    expect((r.events[3] as unknown as { x: string }).x).toBe('ééé');
+    expect(r.problems.map((x) => [x.line, x.field])).toEqual([
+      [7, 'commit'],
+      [9, undefined],
+    ]);
+    expect(r.problems[1]!.message).toMatch(/not valid JSON/);
+    expect(r.summary).toMatchObject({ lines: 11, events: 7, skippedLines: 2, lastT: 8 });
+  });
+
+  it('gives the same events, line numbers and problems whatever the read size (every boundary inside lines and characters)', async () => {
+    const p = file('split-sizes.jsonl', text);
+    const whole = await readWith(p);
+    const size = Buffer.byteLength(text);
+    for (let chunk = 1; chunk <= size + 1; chunk++) {
+      const r = await readWith(p, chunk);
+      expect({ chunk, ...r }).toEqual({ chunk, ...whole });
+    }
+  });
+
+  it('decodes a chunk with non-ASCII bytes as UTF-8 (and invalid bytes as U+FFFD) next to ASCII chunks', async () => {
+    const ascii = (from: number) => Array.from({ length: 50 }, (_, i) => hb(from + i)).join('\n');
+    const body = Buffer.concat([
+      Buffer.from(HEADER + '\n' + ascii(1) + '\n{"type":"heartbeat","t":100,"from":"n1","to":"n2","term":1,"commit":0,"s":"'),
+      Buffer.from([0xc3, 0xa9, 0xff, 0x41]), // é, an invalid byte, A
+      Buffer.from('"}\n' + ascii(101) + '\n'),
+    ]);
+    const p = join(dir, 'mixed.jsonl');
+    writeFileSync(p, body);
+    for (const chunk of [undefined, 64, 257, 4096]) {
+      const r = await readWith(p, chunk);
+      expect(r.problems).toEqual([]);
+      expect(r.events).toHaveLength(101);
+      expect((r.events[50] as unknown as { s: string }).s).toBe('é\uFFFDA');
+      expect(r.lines[50]).toBe(52);
+    }
+  });
+
+  it('skips a line longer than 16 MiB without buffering it, counting it with its line number', async () => {
+    const big = '{"type":"heartbeat","t":2,"from":"n1","to":"n2","term":1,"commit":0,"pad":"' + 'x'.repeat(17 * 1024 * 1024) + '"}';
+    const p = file('long.jsonl', [HEADER, hb(1), big, hb(3)].join('\n') + '\n');
+    const r = await readWith(p);
+    expect(r.events.map((e) => e.t)).toEqual([1, 3]);
+    expect(r.lines).toEqual([2, 4]);
+    expect(r.problems.map((x) => [x.line, x.message])).toEqual([[3, 'line longer than 16777216 bytes: skipped']]);
+    expect(r.summary).toMatchObject({ lines: 4, skippedLines: 1 });
+  });
+
+  it('rejects a blank first line and reads a header split across reads', async () => {
+    await expect(readWith(file('blank1.jsonl', '\r\n' + hb(1) + '\n'), 3)).rejects.toThrow(/blank1\.jsonl:1: empty first line/);
+    const r = await readWith(file('hdr.jsonl', HEADER + '\n' + hb(1)), 7);
+    expect(r.events.map((e) => e.t)).toEqual([1]);
+  });
+});
