@@ -3,43 +3,84 @@
 // bounded by the window, never by log length. Indices older than the window are forgotten, which
 // only ever makes the checks quieter (they need both facts to prove anything).
 
-/** index -> term (and an optional reference) for the most recent `size` indices. */
+/**
+ * index -> term (and an optional reference) for the most recent `size` indices.
+ *
+ * Storage starts small and doubles (up to `size`) the first time two indices that a full window
+ * would both keep meet in one slot, so a leader term that sends a handful of entries costs a few
+ * hundred bytes, not two `size`-long arrays: a capture with many short terms (crash-heavy clusters,
+ * the simulator) otherwise allocates 64 KiB per term. What it keeps is exactly what a full-size
+ * window keeps: a collision that a full window would also have (indices a multiple of `size` apart)
+ * is resolved the same way, newer index wins.
+ */
 export class TermWindow<R = unknown> {
-  private readonly idx: Float64Array;
-  private readonly term: Float64Array;
-  private readonly ref: (R | undefined)[];
+  private idx: Float64Array;
+  private term: Float64Array;
+  private ref: (R | undefined)[];
+  private readonly withRefs: boolean;
+  private cap: number;
   readonly size: number;
   /** Number of occupied slots (for memory tests). */
   used = 0;
 
   constructor(size: number, withRefs = false) {
     this.size = Math.max(1, Math.floor(size));
-    this.idx = new Float64Array(this.size).fill(-1);
-    this.term = new Float64Array(this.size);
-    this.ref = withRefs ? new Array<R | undefined>(this.size) : [];
+    this.withRefs = withRefs;
+    this.cap = Math.min(this.size, 64);
+    this.idx = new Float64Array(this.cap).fill(-1);
+    this.term = new Float64Array(this.cap);
+    this.ref = withRefs ? new Array<R | undefined>(this.cap) : [];
   }
 
   /** Term at `index`, or -1 when not known (never seen or outside the window). */
   get(index: number): number {
-    const s = index % this.size;
+    const s = index % this.cap;
     return this.idx[s] === index ? this.term[s] : -1;
   }
 
   getRef(index: number): R | undefined {
-    const s = index % this.size;
+    const s = index % this.cap;
     return this.idx[s] === index ? this.ref[s] : undefined;
   }
 
   /** Stores term at index unless the slot already holds a newer index. Returns false when ignored. */
   set(index: number, term: number, ref?: R): boolean {
-    const s = index % this.size;
-    const held = this.idx[s];
+    let s = index % this.cap;
+    let held = this.idx[s];
+    while (held >= 0 && held !== index && this.cap < this.size && (held - index) % this.size !== 0) {
+      this.grow();
+      s = index % this.cap;
+      held = this.idx[s];
+    }
     if (held > index) return false;
     if (held < 0) this.used++;
     this.idx[s] = index;
     this.term[s] = term;
-    if (this.ref.length !== 0 || ref !== undefined) this.ref[s] = ref;
+    if (this.withRefs) this.ref[s] = ref;
     return true;
+  }
+
+  private grow(): void {
+    const oldIdx = this.idx;
+    const oldTerm = this.term;
+    const oldRef = this.ref;
+    const cap = Math.min(this.size, this.cap * 2);
+    this.cap = cap;
+    this.idx = new Float64Array(cap).fill(-1);
+    this.term = new Float64Array(cap);
+    this.ref = this.withRefs ? new Array<R | undefined>(cap) : [];
+    this.used = 0;
+    for (let i = 0; i < oldIdx.length; i++) {
+      const index = oldIdx[i];
+      if (index < 0) continue;
+      const s = index % cap;
+      const held = this.idx[s];
+      if (held > index) continue; // only possible once cap === size: what a full window keeps
+      if (held < 0) this.used++;
+      this.idx[s] = index;
+      this.term[s] = oldTerm[i];
+      if (this.withRefs) this.ref[s] = oldRef[i];
+    }
   }
 }
 

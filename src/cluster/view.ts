@@ -503,9 +503,10 @@ export class ClusterView {
   }
 
   apply(ev: RaftEvent): void {
-    this.conflicts.length = 0;
-    this.overwrites.length = 0;
-    this.lostAcked.length = 0;
+    // Setting length on an empty array still calls into the runtime: skip it (every event comes here).
+    if (this.conflicts.length !== 0) this.conflicts.length = 0;
+    if (this.overwrites.length !== 0) this.overwrites.length = 0;
+    if (this.lostAcked.length !== 0) this.lostAcked.length = 0;
     this.lt = undefined;
     this.newLeaderTerm = false;
     this.prevMaxCommit = this.maxCommit;
