@@ -27,10 +27,12 @@ const MAX_PROBLEMS_SHOWN = 20;
 
 export interface ReplayResult {
   header: CaptureHeader;
-  /** The first `keepFindings` findings (all of them are counted in the summary). */
+  /** The first `keepPerCode` findings of each code, at most `keepFindings` in all (all are counted in the summary). */
   findings: Finding[];
   /** Findings not kept in `findings` (memory stays bounded on long captures). */
   findingsDropped: number;
+  /** Findings not kept, per code. */
+  droppedByCode?: Record<string, number>;
   summary: RunSummary;
   skippedLines: number;
   /** Events whose t is earlier than an event before them (judged at their own time), and the largest step back. */
@@ -42,6 +44,12 @@ export interface ReplayResult {
 export interface ReplayOptions {
   /** How many findings to keep in the result (all are counted in the summary). Default 10,000. */
   keepFindings?: number;
+  /**
+   * At most this many findings of one code are kept (default 50): a long capture can raise thousands
+   * of the same warning, which a report cannot usefully list, and keeping their evidence would make
+   * memory grow with the capture. The rest are counted (and all of them stream with --json).
+   */
+  keepPerCode?: number;
   onFinding?: (f: Finding) => void;
 }
 
@@ -54,6 +62,8 @@ export class ReplaySession {
   readonly summary: SummaryBuilder;
   readonly findings: Finding[] = [];
   findingsDropped = 0;
+  private readonly keptByCode = new Map<string, number>();
+  private readonly droppedByCode: Record<string, number> = {};
   lastT = 0;
   private events = 0;
 
@@ -89,14 +99,21 @@ export class ReplaySession {
       for (let t = this.lastT + every; t < end; t += every) this.take(this.engine.tick(t));
     }
     this.take(this.engine.tick(this.events > 0 ? end : this.lastT));
-    return { header: this.header, findings: this.findings, findingsDropped: this.findingsDropped, summary: this.summary.build(), skippedLines, problems };
+    return { header: this.header, findings: this.findings, findingsDropped: this.findingsDropped, droppedByCode: this.droppedByCode, summary: this.summary.build(), skippedLines, problems };
   }
 
   private take(fs: Finding[]): void {
     const keep = this.opts.keepFindings ?? 10_000;
+    const perCode = this.opts.keepPerCode ?? 50;
     for (const f of fs) {
-      if (this.findings.length < keep) this.findings.push(f);
-      else this.findingsDropped++;
+      const kept = this.keptByCode.get(f.code) ?? 0;
+      if (this.findings.length < keep && kept < perCode) {
+        this.findings.push(f);
+        this.keptByCode.set(f.code, kept + 1);
+      } else {
+        this.findingsDropped++;
+        this.droppedByCode[f.code] = (this.droppedByCode[f.code] ?? 0) + 1;
+      }
       this.summary.addFinding(f);
       this.opts.onFinding?.(f);
     }
@@ -268,7 +285,13 @@ export function formatReport(r: ReplayResult): string {
       if (f.evidence.length > 6) out += `    · … ${f.evidence.length - 6} more\n`;
     }
   }
-  if (r.findingsDropped) out += `\n(${r.findingsDropped} more findings not listed; use --json to get every one)\n`;
+  if (r.findingsDropped) {
+    const by = Object.entries(r.droppedByCode ?? {})
+      .sort((a, b) => b[1] - a[1])
+      .map(([c, n]) => `${n} ${c}`)
+      .join(', ');
+    out += `\n(${r.findingsDropped} more findings not listed${by ? `: ${by}` : ''}; use --json to get every one)\n`;
+  }
   return out;
 }
 
