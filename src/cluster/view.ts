@@ -138,8 +138,6 @@ export class LeaderTerm {
   establishedAt?: number;
   /** Highest commit the cluster had reached before this leader appeared (for RG011). */
   readonly priorMaxCommit: number;
-  /** Recent appends by target (to pair responses that carry no match), bounded. */
-  readonly sentById = new Map<string, number>();
   /** Per follower: pairing of rejects with their request, and when each ack level was reached. */
   readonly followers = new Map<NodeId, FollowerTrack>();
 
@@ -170,8 +168,10 @@ export interface FollowerTrack {
   lastEv?: AppendEvent;
   /** When the follower's matchIndex in this term first reached its current value. */
   matchAt: number;
-  /** prevIndex of requests by id (bounded). */
+  /** Requests by id (bounded), to pair a reject with its request. */
   prevById?: Map<string, AppendEvent>;
+  /** Last index each request carried, by id (bounded), to pair a success that carries no match. */
+  sentById?: Map<string, number>;
   /** Highest index this leader's appends to the follower carried (prevIndex or entries) in the term. */
   maxSent: number;
   /**
@@ -327,7 +327,17 @@ export class ClusterView {
       else pos.push(lt.match.get(v) ?? 0);
     }
     if (pos.length < q) return 0;
-    pos.sort((a, b) => b - a);
+    // Insertion sort, descending: a handful of voters, called on every ack (Array.sort's comparator
+    // calls cost more than the sort).
+    for (let i = 1; i < pos.length; i++) {
+      const x = pos[i];
+      let j = i - 1;
+      while (j >= 0 && pos[j] < x) {
+        pos[j + 1] = pos[j];
+        j--;
+      }
+      pos[j + 1] = x;
+    }
     return pos[q - 1];
   }
   private readonly scratchPos: number[] = [];
@@ -553,9 +563,12 @@ export class ClusterView {
           const lastTerm = lt.log.get(last);
           if (lastTerm > 0) from.lastTerm = lastTerm;
         }
-        if (ev.id !== undefined && to && last >= 0 && typeof ev.id === 'string') {
-          if (lt.sentById.size >= 64) lt.sentById.clear();
-          lt.sentById.set(to.id + '\u0000' + ev.id, last);
+        if (to && last >= 0 && typeof ev.id === 'string') {
+          // Keyed per follower by id: no key string built per message (this runs for every append).
+          const ft = this.followerTrack(lt, to.id);
+          ft.sentById ??= new Map();
+          if (ft.sentById.size >= 32) ft.sentById.clear();
+          ft.sentById.set(ev.id, last);
         }
         if (to && isIndex(ev.prevIndex)) {
           const ft = this.followerTrack(lt, to.id);
@@ -658,7 +671,7 @@ export class ClusterView {
           lt = this.getOrCreateLeaderTerm(to, term, t);
         }
         if (match < 0 && lt && typeof ev.id === 'string') {
-          const m = lt.sentById.get(from.id + '\u0000' + ev.id);
+          const m = lt.followers.get(from.id)?.sentById?.get(ev.id);
           if (m !== undefined) match = m;
         }
         if (from.term === term) {
