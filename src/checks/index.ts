@@ -25,6 +25,9 @@ import { StallDetector, copyAction } from './stall.js';
 import { LivenessDetector } from './liveness.js';
 import { TimingDetector } from './timing.js';
 
+/** Returned when an event raises nothing (nearly always): one shared, frozen array, no allocation per event. */
+const NO_FINDINGS = Object.freeze([]) as unknown as Finding[];
+
 export type { Detector, CodeInfo } from './detector.js';
 
 const TYPES = new Set<string>(EVENT_TYPES);
@@ -110,14 +113,14 @@ export class RaftGuardEngine implements Engine {
     } catch {
       this.internalErrors++;
     }
-    return out ?? [];
+    return out ?? NO_FINDINGS;
   }
 
   tick(t: number): Finding[] {
     if (typeof t === 'number' && Number.isFinite(t) && t > this.view.now) this.view.now = t;
     if (!Number.isFinite(this.view.now)) return [];
     try {
-      return this.runTick() ?? [];
+      return this.runTick() ?? NO_FINDINGS;
     } catch {
       this.internalErrors++;
       return [];
