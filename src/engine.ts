@@ -169,6 +169,12 @@ export interface Engine {
   apply(ev: RaftEvent): Finding[];
   /** Advance time with no event (silence is information: stalls, no leader). */
   tick(t: number): Finding[];
+  /**
+   * At the end of the input: judge what is held waiting for the reorder tolerance or the observer
+   * skew as of time t, without treating the time after the last event as silence (no stall, no
+   * no-leader, no lag is invented). The engine's clock stays at the last event.
+   */
+  settle(t: number): Finding[];
   /** The reconstructed view now. */
   snapshot(): ClusterSnapshot;
 }

@@ -296,6 +296,10 @@ export class CommitDetector implements Detector {
     return out;
   }
 
+  onSettle(view: ClusterView): Finding[] | undefined {
+    return this.onTick(view.now, view);
+  }
+
   onTick(_t: number, view: ClusterView): Finding[] | undefined {
     let out: Finding[] | undefined;
     if (this.pending.length !== 0) out = this.checkPending(view, out);

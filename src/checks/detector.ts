@@ -20,6 +20,12 @@ export interface Detector {
   onEvent(ev: RaftEvent, view: ClusterView): Finding[] | undefined;
   /** Called when time advances without an event (and, throttled, after events). */
   onTick(t: number, view: ClusterView): Finding[] | undefined;
+  /**
+   * Families that hold suspicious events until the reorder tolerance or the observer skew has
+   * passed judge them up to `view.now` here, without running any silence-based check (see
+   * Engine.settle).
+   */
+  onSettle?(view: ClusterView): Finding[] | undefined;
 }
 
 export interface TrackedFinding {

@@ -127,6 +127,26 @@ export class RaftGuardEngine implements Engine {
     }
   }
 
+  settle(t: number): Finding[] {
+    const v = this.view;
+    if (typeof t !== 'number' || !Number.isFinite(t) || !Number.isFinite(v.now)) return NO_FINDINGS;
+    const now = v.now;
+    if (t > now) v.now = t;
+    let out: Finding[] | undefined;
+    try {
+      const ds = this.detectors;
+      for (let i = 0; i < ds.length; i++) {
+        const d = ds[i]!;
+        if (d.onSettle) out = more(out, d.onSettle(v));
+      }
+    } catch {
+      this.internalErrors++;
+    } finally {
+      v.now = now;
+    }
+    return out ?? NO_FINDINGS;
+  }
+
   private runTick(): Finding[] | undefined {
     this.lastEval = this.view.now;
     const v = this.view;

@@ -54,6 +54,10 @@ export class VoteDetector implements Detector {
     return this.pending.length === 0 ? undefined : this.evaluate(view);
   }
 
+  onSettle(view: ClusterView): Finding[] | undefined {
+    return this.onTick(view.now, view);
+  }
+
   onTick(_t: number, view: ClusterView): Finding[] | undefined {
     return this.pending.length === 0 ? undefined : this.evaluate(view);
   }

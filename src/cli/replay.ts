@@ -1,6 +1,6 @@
 // `raftguard replay FILE`: runs the same engine (cluster view + checks) as a live run over a
-// capture, ticking at each event and on through the reorder tolerance after the last one, and
-// reports findings and the run summary.
+// capture, ticking at each event, settling what waits on the reorder tolerance after the last one,
+// and reports findings and the run summary.
 
 import { parseArgs } from 'node:util';
 import { readCapture, CaptureError, type CaptureProblem } from '../events/capture.js';
@@ -84,21 +84,16 @@ export class ReplaySession {
   }
 
   /**
-   * Ends the input. Checks that wait out reorderToleranceMs after a suspicious event (RG005, RG006,
-   * RG008, RG009) judge it only once that much time has passed, so time goes on past the last event
-   * until lastT + reorderToleranceMs + 1, ticking at the engine's own cadence (evalEveryMs, as
-   * during the events): what a live run that kept going would have judged is judged here too.
-   * The tolerance is the one in force (header thresholds overridden by the caller's).
+   * Ends the input. Time-based checks (stalls, no leader, lag) are judged at the last event: the end
+   * of a capture is not silence, so none is invented after it. Checks that hold a suspicious event
+   * until the reorder tolerance or the observer skew has passed (RG005, RG006, RG008, RG009) then
+   * judge what they hold as of lastT + max(reorderToleranceMs, observerSkewMs) + 1, as a live run
+   * that kept going would. The thresholds are the ones in force (header overridden by the caller's).
    */
   finish(problems: CaptureProblem[] = [], skippedLines = 0): ReplayResult {
     const th = this.engine.thresholds;
-    const end = this.lastT + th.reorderToleranceMs + 1;
-    if (this.events > 0) {
-      // At most ~1000 ticks whatever the thresholds (a tick costs one pass over the detectors).
-      const every = Math.max(th.evalEveryMs, (end - this.lastT) / 1000, 1);
-      for (let t = this.lastT + every; t < end; t += every) this.take(this.engine.tick(t));
-    }
-    this.take(this.engine.tick(this.events > 0 ? end : this.lastT));
+    this.take(this.engine.tick(this.lastT));
+    if (this.events > 0) this.take(this.engine.settle(this.lastT + Math.max(th.reorderToleranceMs, th.observerSkewMs) + 1));
     return { header: this.header, findings: this.findings, findingsDropped: this.findingsDropped, droppedByCode: this.droppedByCode, summary: this.summary.build(), skippedLines, problems };
   }
 

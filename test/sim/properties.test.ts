@@ -15,9 +15,10 @@ function judge(opts: SimOptions): { findings: Finding[]; events: number; manifes
   const engine = createEngine({ nodes: r.header.nodes, thresholds: r.header.thresholds as Partial<Thresholds> });
   const findings: Finding[] = [];
   for (const ev of r.events) for (const f of step(engine, ev)) findings.push(f);
-  // Like replay: the run goes on past the last event long enough for pending judgements to mature.
+  // Like replay: time-based checks at the last event, then what waits on the reorder tolerance settled.
   const last = r.events.length ? r.events[r.events.length - 1]!.t : 0;
-  for (const f of engine.tick(last + (r.header.thresholds?.reorderToleranceMs ?? DEFAULT_THRESHOLDS.reorderToleranceMs) + 1)) findings.push(f);
+  for (const f of engine.tick(last)) findings.push(f);
+  for (const f of engine.settle(last + (r.header.thresholds?.reorderToleranceMs ?? DEFAULT_THRESHOLDS.reorderToleranceMs) + 1)) findings.push(f);
   return { findings, events: r.events.length, manifested: r.truth.manifestations.length > 0, what: r.truth.manifestations[0]?.what };
 }
 

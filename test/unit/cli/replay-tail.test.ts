@@ -83,8 +83,13 @@ describe('replay judges what is pending at the end of the capture', () => {
     expect(r.findings[0]!.t).toBeGreaterThan(10 + 10);
   });
 
-  // Tolerances stay below noLeaderMs (5 s): time running on past the end is silence to the
-  // no-leader check too, which would then also (rightly, for a run that kept going) speak.
+  it('does not treat the time after the last event as silence: no stall, no-leader or lag is invented', () => {
+    // The last leader message is at t=40 and the capture ends at t=45; with noLeaderMs 600 a clock
+    // running on to 45 + 1000 would call the cluster leaderless. The end of a capture is not silence.
+    const r = replayJson([capture('silence.jsonl', { thresholds: { noLeaderMs: 600, lagMs: 600, stallMs: 600 } }, oldTermCommitAtEnd())]);
+    expect(r.findings.map((f) => f.code)).toEqual(['RG005']);
+  });
+
   it("uses the header's reorderToleranceMs (the live run's) for the end of the capture", () => {
     const r = replayJson([capture('header.jsonl', { thresholds: { reorderToleranceMs: 2500 } }, oldTermCommitAtEnd())]);
     expect(r.findings.map((f) => f.code)).toEqual(['RG005']);
