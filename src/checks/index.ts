@@ -92,7 +92,9 @@ export class RaftGuardEngine implements Engine {
   }
 
   apply(ev: RaftEvent): Finding[] {
-    if (ev === null || typeof ev !== 'object' || !TYPES.has(ev.type) || typeof ev.from !== 'string' || ev.from === '') {
+    // The two commonest types are compared first: cheaper than hashing a freshly parsed string.
+    const ty = ev === null || typeof ev !== 'object' ? undefined : ev.type;
+    if (ty === undefined || (ty !== 'append' && ty !== 'append_resp' && !TYPES.has(ty)) || typeof ev.from !== 'string' || ev.from === '') {
       this.rejected++;
       return [];
     }
