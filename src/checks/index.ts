@@ -84,7 +84,11 @@ export class RaftGuardEngine implements Engine {
       new LivenessDetector(this.ledger, this.thresholds),
       new TimingDetector(this.ledger, this.thresholds),
     ];
+    this.onEvents = this.detectors.map((d) => d.onEvent.bind(d));
   }
+
+  /** Each detector's onEvent, bound once: calling through these beats a method lookup on eight classes per event. */
+  private readonly onEvents: Array<(ev: RaftEvent, view: ClusterView) => Finding[] | undefined>;
 
   /** Every code the engine can raise, with its rule and recommendation. */
   get codes(): CodeInfo[] {
@@ -106,8 +110,8 @@ export class RaftGuardEngine implements Engine {
     try {
       const v = this.view;
       v.apply(ev);
-      const ds = this.detectors;
-      for (let i = 0; i < ds.length; i++) out = more(out, ds[i]!.onEvent(ev, v));
+      const on = this.onEvents;
+      for (let i = 0; i < on.length; i++) out = more(out, on[i]!(ev, v));
       if (this.view.now - this.lastEval >= this.thresholds.evalEveryMs) {
         const tf = this.runTick();
         if (tf !== undefined) out = out === undefined ? tf : out.concat(tf);
