@@ -274,15 +274,34 @@ function sleep(ms: number): Promise<void> {
  * kernel's ephemeral range (ip_local_port_range starts at 32768), so the outgoing connections of
  * everything else running meanwhile cannot take it first; a random pick, checked by binding it.
  */
+// Ports come from 20000-31999, below the kernel's ephemeral range, so outgoing connections never take
+// one between the check and its use. A port is only checked free, then bound later by someone else
+// (an etcd member, a listener): parallel test workers picking at random could hand out the same
+// port in that window, so each vitest worker (VITEST_POOL_ID) draws from its own slice of the range,
+// and a process never hands out the same port twice.
+const PORT_LO = 20000;
+const PORT_SPAN = 12000;
+const PORT_SLICES = 8;
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
+  const pool = Number(process.env['VITEST_POOL_ID']);
+  const sliced = Number.isInteger(pool) && pool > 0;
+  const span = sliced ? PORT_SPAN / PORT_SLICES : PORT_SPAN;
+  const lo = sliced ? PORT_LO + ((pool - 1) % PORT_SLICES) * span : PORT_LO;
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 12000);
+    const port = lo + Math.floor(Math.random() * span);
+    if (handedOut.has(port)) continue;
     const ok = await new Promise<boolean>((resolve) => {
       const s = createServer();
       s.once('error', () => resolve(false));
       s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-    if (ok) return port;
+    if (ok) {
+      if (handedOut.size > span / 2) handedOut.clear();
+      handedOut.add(port);
+      return port;
+    }
   }
-  throw new Error('no free port found in 20000-31999 after 200 tries');
+  throw new Error(`no free port found in ${lo}-${lo + span - 1} after 200 tries`);
 }

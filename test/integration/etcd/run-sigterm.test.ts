@@ -3,13 +3,14 @@
 // failed write), so dialed target sockets stay half-open after the relay's FIN; close() must still
 // end every socket it owns, or the process never exits while the members run.
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from '../../../src/demo/cluster.js';
 import { EtcdCluster, etcdAvailability } from './harness.js';
+import { buildAll } from '../refcluster/build.js';
 
 const availability = etcdAvailability();
 if (!availability.ok && process.env['CI'] === 'true') throw new Error(`etcd tests need etcd under CI=true: ${availability.reason}`);
@@ -20,10 +21,10 @@ let cluster: EtcdCluster | undefined;
 let proc: ChildProcess | undefined;
 const dirs: string[] = [];
 
-beforeAll(() => {
-  // The CLI runs from dist/ (npm test builds first; this covers running this file alone).
-  const r = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'tsconfig.json')], { cwd: REPO, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`build failed: ${r.stdout}${r.stderr}`);
+beforeAll(async () => {
+  // The CLI runs from dist/ (npm test builds first; this covers running this file alone, and never
+  // rewrites dist/ under other workers' spawned processes).
+  await buildAll();
 }, 120_000);
 afterEach(async () => {
   if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
