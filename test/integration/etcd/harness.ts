@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Relay } from '../../../proxy/relay.js';
 import { freePort } from '../../../src/demo/cluster.js';
 import type { TapFactory } from '../../../proxy/tap.js';
+import { waitFor } from '../support.js';
 
 const HOST = '127.0.0.1';
 
@@ -248,18 +249,8 @@ export class EtcdCluster {
     return new Map(doc.members.map((m) => [hexOf(m.ID), m.name]));
   }
 
-  async waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < deadline) {
-      try {
-        if (await cond()) return;
-      } catch (err) {
-        last = err;
-      }
-      await new Promise((r) => setTimeout(r, 150));
-    }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}; logs in ${this.baseDir}`);
+  waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+    return waitFor(cond, timeoutMs, what, this.baseDir);
   }
 
   /** Stops the members and relays this harness started, then removes its temp dir. */

@@ -2,7 +2,7 @@
 // it must report the same leaders and terms as the live decode of the same traffic, and what etcd
 // itself reports, with nothing critical.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +12,10 @@ import { replayPcap } from '../../../src/cli/pcap-replay.js';
 import { replayFile } from '../../../src/cli/replay.js';
 import type { RunConfig } from '../../../src/config/run-config.js';
 import { EtcdCluster, etcdAvailability } from './harness.js';
+import { haveTcpdump, startTcpdump, stopTcpdump } from '../support.js';
 
 const CI = process.env['CI'] === 'true';
 const etcd = etcdAvailability();
-const haveTcpdump = spawnSync('tcpdump', ['--version'], { stdio: 'ignore' }).status === 0;
 if (CI && (!etcd.ok || !haveTcpdump)) throw new Error(`etcd pcap test needs etcd and tcpdump under CI=true (${etcd.ok ? '' : etcd.reason} ${haveTcpdump ? '' : 'tcpdump missing'})`);
 const ready = etcd.ok && haveTcpdump;
 if (!ready) console.warn('skipping etcd pcap test: etcd or tcpdump missing (apt-get install -y etcd-server etcd-client tcpdump)');
@@ -30,19 +30,7 @@ describe.skipIf(!ready)('replay --pcap of a real etcd cluster', () => {
   beforeAll(async () => {
     // Capture all of loopback TCP from before the cluster starts, so every connection's start is seen;
     // the replay keeps only the members' real peer ports (one leg of each relayed connection).
-    dump = spawn('tcpdump', ['-i', 'lo', '-w', pcapFile, '-U', '-B', '32768', 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000);
-      dump.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (err.includes('listening on')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      dump.once('exit', (c) => reject(new Error(`tcpdump exited ${c}: ${err}`)));
-    });
+    dump = await startTcpdump(pcapFile);
     const runStart = Date.now();
     const tap = createEtcdTap({ runStart, onEvent: (ev) => live.push(ev) });
     cluster = await EtcdCluster.start({ tapFactory: () => tap });
@@ -58,11 +46,7 @@ describe.skipIf(!ready)('replay --pcap of a real etcd cluster', () => {
     for (let k = 0; k < 20; k++) await cluster.etcdctl(['put', `k${k}`, `v${k}`]);
     const names = await cluster.memberNames();
     const status = await cluster.status();
-    // Stop capturing: tcpdump hands packets over in blocks retired after at most 1 s.
-    await new Promise((r) => setTimeout(r, 1500));
-    const exited = new Promise<void>((r) => dump.once('exit', () => r()));
-    dump.kill('SIGINT');
-    await exited;
+    await stopTcpdump(dump);
 
     const config = {
       file: '(test)',

@@ -14,6 +14,7 @@ import { freePort } from '../../../src/demo/cluster.js';
 import type { Finding, RaftEvent } from '../../../src/events/types.js';
 import { startRun, type RunningInstance } from '../../../src/runtime/runner.js';
 import { createLogger } from '../../../src/sinks/log.js';
+import { waitFor } from '../support.js';
 
 const HOST = '127.0.0.1';
 const GOPATH = '/usr/share/gocode';
@@ -229,18 +230,8 @@ export class HraftCluster {
     return text.split('\n').filter((l) => l.startsWith('raftguard_decode_errors_total{'));
   }
 
-  async waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < deadline) {
-      try {
-        if (await cond()) return;
-      } catch (err) {
-        last = err;
-      }
-      await new Promise((r) => setTimeout(r, 150));
-    }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}; logs in ${this.baseDir}`);
+  waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+    return waitFor(cond, timeoutMs, what, this.baseDir);
   }
 
   /** Stops the nodes and the RaftGuard this harness started, then removes its temp dir. */

@@ -1,7 +1,7 @@
 // `replayPcap --dialect hashicorp` on a real tcpdump capture of a real HashiCorp raft cluster's peer
 // traffic: the same leaders and terms as the live decode of the same traffic, no decode problem.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,10 +9,10 @@ import type { RaftEvent } from '../../../src/events/types.js';
 import { replayPcap } from '../../../src/cli/pcap-replay.js';
 import type { RunConfig } from '../../../src/config/run-config.js';
 import { HraftCluster, hraftAvailability } from './harness.js';
+import { haveTcpdump, startTcpdump, stopTcpdump } from '../support.js';
 
 const CI = process.env['CI'] === 'true';
 const hraft = hraftAvailability();
-const haveTcpdump = spawnSync('tcpdump', ['--version'], { stdio: 'ignore' }).status === 0;
 if (CI && (!hraft.ok || !haveTcpdump)) throw new Error(`hashicorp pcap test needs Go, the raft packages and tcpdump under CI=true (${hraft.ok ? '' : hraft.reason} ${haveTcpdump ? '' : 'tcpdump missing'})`);
 const ready = hraft.ok && haveTcpdump;
 
@@ -23,19 +23,7 @@ describe.skipIf(!ready)('replay --pcap of a real hashicorp raft cluster', () => 
   let cluster: HraftCluster;
 
   beforeAll(async () => {
-    dump = spawn('tcpdump', ['-i', 'lo', '-w', pcapFile, '-U', '-B', '32768', 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 10_000);
-      dump.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (err.includes('listening on')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      dump.once('exit', (c) => reject(new Error(`tcpdump exited ${c}: ${err}`)));
-    });
+    dump = await startTcpdump(pcapFile);
     cluster = await HraftCluster.start();
   }, 60_000);
 
@@ -48,10 +36,7 @@ describe.skipIf(!ready)('replay --pcap of a real hashicorp raft cluster', () => 
   it('reports the same leaders and terms as the live decode, with no decode problem', async () => {
     for (let k = 0; k < 10; k++) await cluster.apply(`k${k}=v${k}`);
     const status = await cluster.status(await cluster.leader());
-    await new Promise((r) => setTimeout(r, 1500)); // tcpdump retires its buffer blocks within 1 s
-    const exited = new Promise<void>((r) => dump.once('exit', () => r()));
-    dump.kill('SIGINT');
-    await exited;
+    await stopTcpdump(dump);
 
     // Only the relay → node leg (the nodes' bind ports, listen port 0), so no connection is read
     // twice; members are named by the address they advertise (the relay listener).
