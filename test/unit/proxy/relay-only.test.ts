@@ -8,7 +8,7 @@ import { ConfigError } from '../../../src/config/load.js';
 import { loadRunConfig } from '../../../src/config/run-config.js';
 import { startRun } from '../../../src/runtime/runner.js';
 import { createLogger } from '../../../src/sinks/log.js';
-import { exchange } from './exchange.js';
+import { exchange, listenTracked } from './exchange.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rg-relay-only-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,15 +57,9 @@ async function echoServer(opts: { keepOpenAfterFin?: boolean } = {}): Promise<{ 
       s.on('close', () => clearInterval(timer));
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  );
-  return { port: (server.address() as net.AddressInfo).port, open: () => open };
+  const { port, cleanup } = await listenTracked(server, sockets);
+  cleanups.push(cleanup);
+  return { port, open: () => open };
 }
 
 

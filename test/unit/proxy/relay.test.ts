@@ -3,7 +3,7 @@ import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { Relay } from '../../../proxy/relay.js';
 import type { Direction, Tap } from '../../../proxy/tap.js';
-import { exchange } from './exchange.js';
+import { exchange, listenTracked } from './exchange.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -174,18 +174,12 @@ async function startStreamer(opts: { silent?: boolean } = {}): Promise<{ port: n
       sockets.delete(s);
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanups.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  );
+  const { port, cleanup } = await listenTracked(server, sockets);
+  cleanups.push(cleanup);
   const writeAll = (b: string): void => {
     for (const s of sockets) s.write(b);
   };
-  return { port: (server.address() as net.AddressInfo).port, open: () => open, accepted: () => accepted, received: () => got, ends: () => ends, writeAll };
+  return { port, open: () => open, accepted: () => accepted, received: () => got, ends: () => ends, writeAll };
 }
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
