@@ -39,32 +39,30 @@ export const RG009N: CodeInfo = {
     'The leader lowered the commit index it advertises; followers may have applied entries the leader no longer considers committed. Check how the commit index is recomputed (it must be max(old, new)).',
 };
 
-interface PendingQuorum {
+interface PendingCommit {
   lt: LeaderTerm;
   commit: number;
   ev: AppendEvent;
   t: number;
   prevCommit: number;
+}
+
+interface PendingQuorum extends PendingCommit {
   /**
    * Voters (besides the leader) whose ack of the commit index was observed by t + observerSkewMs:
    * refreshed on every event up to then, never after, so later acks (which cannot have caused the
    * commit) do not count.
    */
-  holders?: Set<string>;
+  holders: Set<string>;
 }
 
-interface PendingOldTerm extends PendingQuorum {
+interface PendingOldTerm extends PendingCommit {
   entryTerm: number;
   /** The message reached beyond the commit, so the value was the leader's real commit. */
   unclamped: boolean;
   clusterBefore: number;
-  /**
-   * For a possibly clamped commit: whether, once the observer skew has passed, the acks observed
-   * leave room for a correct explanation (a real commit on an own-term entry held by a majority).
-   */
-  ownPossible?: boolean;
-  /** Majority index as of t + observerSkewMs (refreshed on every event up to then). */
-  majorityIndex?: number;
+  /** Majority index as of t + observerSkewMs (refreshed on every event up to then, never after). */
+  majorityIndex: number;
 }
 
 function lastOf(e: AppendEvent): number {
@@ -143,9 +141,9 @@ export class CommitDetector implements Detector {
 
   private refreshHolders(p: PendingQuorum, view: ClusterView): void {
     for (const v of view.voters) {
-      if (v === p.lt.leader.id || p.holders!.has(v)) continue;
+      if (v === p.lt.leader.id || p.holders.has(v)) continue;
       const m = p.lt.match.get(v);
-      if (m !== undefined && m >= p.commit && !notInQuorumFor(p.lt.followers.get(v), p.commit)) p.holders!.add(v);
+      if (m !== undefined && m >= p.commit && !notInQuorumFor(p.lt.followers.get(v), p.commit)) p.holders.add(v);
     }
   }
 
@@ -209,7 +207,7 @@ export class CommitDetector implements Detector {
       const evidence = [ev(`${L} advertises commit ${p.commit} in term ${p.lt.term} (was ${p.prevCommit})`, p.ev)];
       for (const v of view.voters) {
         if (v === L) continue;
-        if (p.holders!.has(v)) {
+        if (p.holders.has(v)) {
           count++;
           continue;
         }
@@ -248,9 +246,9 @@ export class CommitDetector implements Detector {
   private ownCommitPossible(p: PendingOldTerm, view: ClusterView): boolean {
     if (!view.complete || !view.votersSettled || !view.voters.has(p.lt.leader.id)) return true;
     const lt = p.lt;
-    const mi = p.majorityIndex ?? view.majorityIndex(lt);
-    p.majorityIndex = mi;
-    const hi = Math.min(mi, p.commit + lt.log.size);
+    // What the leader's log holds at an index never changes within its term, so terms learned
+    // after the message only sharpen the answer; the acks counted stop at the skew.
+    const hi = Math.min(p.majorityIndex, p.commit + lt.log.size);
     for (let i = p.commit + 1; i <= hi; i++) {
       const t = lt.log.get(i);
       if (t < 0 || t >= lt.term) return true; // unknown, or of the leader's term
@@ -260,14 +258,12 @@ export class CommitDetector implements Detector {
 
   private checkOldTerm(view: ClusterView, out: Finding[] | undefined): Finding[] | undefined {
     const tol = this.th.reorderToleranceMs;
-    const skew = this.th.observerSkewMs;
-    for (const p of this.pending5) {
-      if (p.ownPossible === undefined && !p.unclamped && view.now - p.t > skew) p.ownPossible = this.ownCommitPossible(p, view);
-    }
-    while (this.pending5.length !== 0 && view.now - this.pending5[0].t > tol) {
+    // Judged once both the reorder tolerance and the observer skew (the acks counted) have passed.
+    const wait = Math.max(tol, this.th.observerSkewMs);
+    while (this.pending5.length !== 0 && view.now - this.pending5[0].t > wait) {
       const p = this.pending5.shift()!;
       const lt = p.lt;
-      if (!p.unclamped && p.ownPossible !== false) continue;
+      if (!p.unclamped && this.ownCommitPossible(p, view)) continue;
       const L = lt.leader.id;
       if (!this.ledger.claim(`RG005|${L}|${lt.term}`)) continue;
       out = push(
@@ -284,7 +280,7 @@ export class CommitDetector implements Detector {
             ev(
               p.unclamped
                 ? `that message carries entries above ${p.commit}, so ${p.commit} is the leader's real commit`
-                : (p.majorityIndex ?? 0) <= p.commit
+                : p.majorityIndex <= p.commit
                   ? `when it was sent, a majority had acknowledged only up to index ${p.majorityIndex}: no higher commit can hide behind ${p.commit}`
                   : `when it was sent, a majority had acknowledged up to index ${p.majorityIndex}, with no entry of term ${lt.term} in (${p.commit}, ${p.majorityIndex}]: no higher own-term commit can hide behind ${p.commit}`,
             ),
