@@ -6,6 +6,7 @@
 import { isAscii } from 'node:buffer';
 import { createReadStream, createWriteStream, existsSync, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import type { CaptureHeader, NodeId, RaftEvent } from './types.js';
+import { parseEventLine, setBlock } from './fast-line.js';
 import { isProblem, validateEvent, validateHeader } from './validate.js';
 
 export interface CaptureProblem {
@@ -129,6 +130,10 @@ export async function readCapture(file: string, h: CaptureHandlers, opts: ReadCa
       report(lineNo, `field "${ev.field}": expected ${ev.expected}`, ev.field);
       return;
     }
+    accept(ev, lineNo);
+  };
+
+  const accept = (ev: RaftEvent, lineNo: number): void => {
     if (known) {
       if (!known.has(ev.from)) noteUnknown(ev.from, lineNo);
       if (!known.has(ev.to)) noteUnknown(ev.to, lineNo);
@@ -145,15 +150,23 @@ export async function readCapture(file: string, h: CaptureHandlers, opts: ReadCa
   };
 
   /** `text`: one or more complete lines separated by '\n', no final newline. */
-  const handleBlock = (text: string): void => {
+  // Event lines of an ASCII block go through the fast path first (src/events/fast-line.ts); what it
+  // does not take, the header and non-ASCII blocks go through JSON.parse and validateEvent, which
+  // also word any error.
+  const handleBlock = (chunk: Buffer, from: number, to: number): void => {
+    const ascii = isAscii(chunk.subarray(from, to));
+    const text = chunk.toString(ascii ? 'latin1' : 'utf8', from, to);
+    if (ascii) setBlock(chunk, text, from);
     let start = 0;
-    let nl = text.indexOf('\n');
-    while (nl >= 0) {
-      handleLine(text.slice(start, nl));
+    for (;;) {
+      let nl = text.indexOf('\n', start);
+      if (nl < 0) nl = text.length;
+      const ev = ascii && summary.lines > 0 ? parseEventLine(from + start, from + nl) : undefined;
+      if (ev !== undefined) accept(ev, ++summary.lines);
+      else handleLine(start === 0 && nl === text.length ? text : text.slice(start, nl));
+      if (nl === text.length) return;
       start = nl + 1;
-      nl = text.indexOf('\n', start);
     }
-    handleLine(start === 0 ? text : text.slice(start));
   };
 
   // Bytes, split on the 0x0A byte (never part of a multi-byte UTF-8 character): the complete lines
@@ -205,7 +218,7 @@ export async function readCapture(file: string, h: CaptureHandlers, opts: ReadCa
         handleLine(carried(chunk.subarray(start, nl)));
         start = nl + 1;
       }
-      if (start <= last) handleBlock(decode(chunk, start, last));
+      if (start <= last) handleBlock(chunk, start, last);
       keep(chunk.subarray(last + 1));
     }
     if (carryBytes > 0) handleLine(carried(Buffer.alloc(0)));

@@ -1,0 +1,581 @@
+// The fast path of the capture reader: one pass over the bytes of an event line that builds the
+// event directly, for the lines RaftGuard's own writers emit (JSON.stringify of an event: no
+// whitespace, no escapes, no exponents, no fields beyond the contract's).
+//
+// Why: JSON.parse builds each object key by key through generic property transitions, and
+// validateEvent then reads every field back. Here a key is recognised by comparing its bytes four
+// at a time, values are read straight from the bytes into locals, and each event is one object
+// literal of a fixed shape per type. Strings come from slices of the block's decoded text (the
+// block is ASCII, so byte and character offsets agree).
+//
+// Contract: parseEventLine returns an event only when `validateEvent(JSON.parse(line))` would
+// accept the line and return an equal event (same fields and values; keys in this file's order).
+// For anything else (a key it does not know, a value of the wrong type, an escape, an exponent,
+// whitespace, a problem validateEvent would report) it returns undefined and the reader takes the
+// general path, which also words the error. test/unit/events/fast-line.test.ts checks the contract
+// on simulator and dialect captures and on mutated lines.
+
+import type { Entry, EntryKind, RaftEvent } from './types.js';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const DIGIT0 = 0x30;
+
+// Field bits: which fields a line carried, and which fields a type allows.
+const F_TYPE = 1 << 0;
+const F_T = 1 << 1;
+const F_FROM = 1 << 2;
+const F_TO = 1 << 3;
+const F_TERM = 1 << 4;
+const F_ID = 1 << 5;
+const F_PREV_INDEX = 1 << 6;
+const F_PREV_TERM = 1 << 7;
+const F_ENTRIES = 1 << 8;
+const F_COMMIT = 1 << 9;
+const F_SUCCESS = 1 << 10;
+const F_MATCH = 1 << 11;
+const F_HINT = 1 << 12;
+const F_LAST_INDEX = 1 << 13;
+const F_LAST_TERM = 1 << 14;
+const F_PRE = 1 << 15;
+const F_GRANTED = 1 << 16;
+// Entry fields.
+const F_INDEX = 1 << 17;
+const F_KIND = 1 << 18;
+const F_DIGEST = 1 << 19;
+const F_SIZE = 1 << 20;
+
+const BASE = F_TYPE | F_T | F_FROM | F_TO | F_TERM;
+
+// Event types on the fast path. `snapshot` with `voters` and `noop` (both rare) take the general path.
+const T_APPEND = 1;
+const T_APPEND_RESP = 2;
+const T_HEARTBEAT = 3;
+const T_HEARTBEAT_RESP = 4;
+const T_VOTE = 5;
+const T_VOTE_RESP = 6;
+const T_SNAPSHOT = 7;
+const T_SNAPSHOT_RESP = 8;
+const T_TIMEOUT_NOW = 9;
+
+/** Fields each type must carry (index = type code), as validateEvent requires them. */
+const REQUIRED = [0, BASE | F_PREV_INDEX | F_PREV_TERM | F_ENTRIES | F_COMMIT, BASE | F_SUCCESS, BASE | F_COMMIT, BASE, BASE | F_LAST_INDEX | F_LAST_TERM, BASE | F_GRANTED, BASE | F_LAST_INDEX | F_LAST_TERM, BASE | F_SUCCESS, BASE];
+/** Fields each type may carry. Any other field is one the general path keeps as an extra. */
+const ALLOWED = [
+  0,
+  REQUIRED[T_APPEND]! | F_ID,
+  REQUIRED[T_APPEND_RESP]! | F_ID | F_MATCH | F_HINT,
+  REQUIRED[T_HEARTBEAT]! | F_ID,
+  REQUIRED[T_HEARTBEAT_RESP]! | F_ID,
+  REQUIRED[T_VOTE]! | F_ID | F_PRE,
+  REQUIRED[T_VOTE_RESP]! | F_ID | F_PRE,
+  REQUIRED[T_SNAPSHOT]! | F_ID,
+  REQUIRED[T_SNAPSHOT_RESP]! | F_ID | F_MATCH | F_HINT,
+  REQUIRED[T_TIMEOUT_NOW]! | F_ID,
+];
+const TYPE_NAMES = ['', 'append', 'append_resp', 'heartbeat', 'heartbeat_resp', 'vote', 'vote_resp', 'snapshot', 'snapshot_resp', 'timeout_now'] as const;
+
+/** Powers of ten exactly representable as doubles. */
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/**
+ * A quoted literal (a key with its colon, or a string value) as four little-endian 32-bit words at
+ * offsets 0, min(4, len-4), min(8, len-4) and len-4: together they cover every byte of a literal of
+ * 4 to 16 bytes, so a literal is checked with four loads instead of a byte at a time.
+ */
+interface Literal {
+  len: number;
+  w0: number;
+  o1: number;
+  w1: number;
+  o2: number;
+  w2: number;
+  o3: number;
+  w3: number;
+}
+
+function literal(lit: string): Literal {
+  const b = Buffer.from(lit, 'latin1');
+  if (b.length < 4 || b.length > 16) throw new Error(`fast-line literal ${lit}: 4 to 16 bytes`);
+  const o1 = Math.min(4, b.length - 4);
+  const o2 = Math.min(8, b.length - 4);
+  const o3 = b.length - 4;
+  return { len: b.length, w0: b.readInt32LE(0), o1, w1: b.readInt32LE(o1), o2, w2: b.readInt32LE(o2), o3, w3: b.readInt32LE(o3) };
+}
+
+const K_T = literal('"t":');
+const K_TO = literal('"to":');
+const K_ID = literal('"id":');
+const K_PRE = literal('"pre":');
+const K_TYPE = literal('"type":');
+const K_FROM = literal('"from":');
+const K_TERM = literal('"term":');
+const K_HINT = literal('"hint":');
+const K_MATCH = literal('"match":');
+const K_COMMIT = literal('"commit":');
+const K_ENTRIES = literal('"entries":');
+const K_SUCCESS = literal('"success":');
+const K_GRANTED = literal('"granted":');
+const K_PREV_TERM = literal('"prevTerm":');
+const K_LAST_TERM = literal('"lastTerm":');
+const K_PREV_INDEX = literal('"prevIndex":');
+const K_LAST_INDEX = literal('"lastIndex":');
+const K_INDEX = literal('"index":');
+const K_KIND = literal('"kind":');
+const K_DIGEST = literal('"digest":');
+const K_SIZE = literal('"size":');
+
+const V_APPEND = literal('"append"');
+const V_APPEND_RESP = literal('"append_resp"');
+const V_HEARTBEAT = literal('"heartbeat"');
+const V_VOTE = literal('"vote"');
+const V_VOTE_RESP = literal('"vote_resp"');
+const V_SNAPSHOT = literal('"snapshot"');
+const V_TIMEOUT_NOW = literal('"timeout_now"');
+const V_DATA = literal('"data"');
+const V_NOOP = literal('"noop"');
+const V_CONFIG = literal('"config"');
+const V_HEARTBEAT_RESP = literal('"heartbeat_resp"');
+const V_SNAPSHOT_RESP = literal('"snapshot_resp"');
+
+// Scanner state, module-level so a line costs no closure or state object: the bytes of the block,
+// a view for 32-bit loads, the block's text (for string values), the byte offset of text[0],
+// the position, and the end of the current line.
+let bytes: Uint8Array = new Uint8Array(0);
+let view = new DataView(bytes.buffer);
+let text = '';
+let base = 0;
+let pos = 0;
+let end = 0;
+
+/** Node ids seen so far (a handful per cluster): from/to reuse one string each instead of a slice per line. */
+const nodeIds: string[] = [];
+const nodeIdBytes: Uint8Array[] = [];
+const MAX_NODE_IDS = 64;
+
+/** The literal at `pos` (and inside the line)? Advances past it when so. */
+function at(l: Literal): boolean {
+  if (
+    pos + l.len > end ||
+    view.getInt32(pos, true) !== l.w0 ||
+    view.getInt32(pos + l.o1, true) !== l.w1 ||
+    view.getInt32(pos + l.o2, true) !== l.w2 ||
+    view.getInt32(pos + l.o3, true) !== l.w3
+  ) {
+    return false;
+  }
+  pos += l.len;
+  return true;
+}
+
+/** A string value literal at `pos`, followed by `,` or `}` (a longer string starting the same way is not it). */
+function atValue(l: Literal): boolean {
+  if (!at(l)) return false;
+  const c = bytes[pos];
+  if (c === COMMA || c === RBRACE) return true;
+  pos -= l.len;
+  return false;
+}
+
+function isDigit(c: number): boolean {
+  return c >= DIGIT0 && c <= DIGIT0 + 9;
+}
+
+/**
+ * A JSON number at `pos` without an exponent and with at most 15 significant digits, as the
+ * double JSON.parse gives: the digits form an exact integer m < 10^15, and one IEEE division by an
+ * exact power of ten rounds m / 10^k correctly, as JSON.parse does. NaN = not on the fast path.
+ */
+function readNumber(): number {
+  let i = pos;
+  let c = bytes[i]!;
+  let negative = false;
+  if (c === MINUS) {
+    negative = true;
+    c = bytes[++i]!;
+  }
+  if (!isDigit(c)) return NaN;
+  let m = 0;
+  let digits = 0;
+  if (c === DIGIT0) {
+    c = bytes[++i]!;
+    if (isDigit(c)) return NaN; // a leading zero is not JSON
+  } else {
+    do {
+      m = m * 10 + (c - DIGIT0);
+      digits++;
+      c = bytes[++i]!;
+    } while (isDigit(c));
+  }
+  let scale = 0;
+  if (c === DOT) {
+    c = bytes[++i]!;
+    if (!isDigit(c)) return NaN;
+    do {
+      m = m * 10 + (c - DIGIT0);
+      digits++;
+      scale++;
+      c = bytes[++i]!;
+    } while (isDigit(c));
+  }
+  if (c === 0x65 || c === 0x45 || digits > 15 || scale > 15 || i > end) return NaN; // an exponent, too many digits
+  pos = i;
+  const v = scale === 0 ? m : m / POW10[scale]!;
+  return negative ? -v : v;
+}
+
+/** A non-negative integer, as validateEvent's isIndex wants; -1 = not one. */
+function readIndex(): number {
+  const v = readNumber();
+  return Number.isSafeInteger(v) && v >= 0 ? v : -1;
+}
+
+/** The closing quote of the string whose opening quote is at `pos`; -1 when it has an escape or a control character, or does not close in the line. */
+function stringEnd(): number {
+  for (let i = pos + 1; i < end; i++) {
+    const c = bytes[i]!;
+    if (c === QUOTE) return i;
+    if (c < 0x20 || c === BACKSLASH) return -1;
+  }
+  return -1;
+}
+
+/**
+ * text for bytes [from, to) as a string that does not hold on to the block. V8 makes a slice of 13
+ * or more characters a view into its parent, and an entry's digest lives as long as the log window:
+ * one such view would keep a whole 1 MiB block alive. Shorter slices are copies, so a long string
+ * is joined from copied pieces of 12 (measured ~2x cheaper than Buffer#latin1Slice).
+ */
+function copyText(from: number, to: number): string {
+  const a = from - base;
+  const b = to - base;
+  if (b - a < 13) return text.slice(a, b);
+  let s = text.slice(a, a + 12);
+  for (let i = a + 12; i < b; i += 12) s += text.slice(i, Math.min(i + 12, b));
+  return s;
+}
+
+function readString(): string | undefined {
+  if (bytes[pos] !== QUOTE) return undefined;
+  const close = stringEnd();
+  if (close < 0) return undefined;
+  const s = copyText(pos + 1, close);
+  pos = close + 1;
+  return s;
+}
+
+function readNodeId(): string | undefined {
+  if (bytes[pos] !== QUOTE) return undefined;
+  const close = stringEnd();
+  if (close < 0 || close === pos + 1) return undefined; // "" is not a node id: the general path says so
+  const start = pos + 1;
+  const len = close - start;
+  pos = close + 1;
+  next: for (let k = 0; k < nodeIdBytes.length; k++) {
+    const b = nodeIdBytes[k]!;
+    if (b.length !== len) continue;
+    for (let j = 0; j < len; j++) if (bytes[start + j] !== b[j]) continue next;
+    return nodeIds[k];
+  }
+  const id = copyText(start, close);
+  if (nodeIds.length < MAX_NODE_IDS) {
+    nodeIds.push(id);
+    nodeIdBytes.push(bytes.slice(start, close));
+  }
+  return id;
+}
+
+/** true / false at `pos`; undefined when neither. */
+function readBoolean(): boolean | undefined {
+  // "true" and "fals" as little-endian words.
+  const w = pos + 4 <= end ? view.getInt32(pos, true) : 0;
+  if (w === 0x65757274) {
+    pos += 4;
+    return true;
+  }
+  if (w === 0x736c6166 && bytes[pos + 4] === 0x65) {
+    pos += 5;
+    return false;
+  }
+  return undefined;
+}
+
+/** The type code of the quoted type name at `pos`, advancing past it; 0 = not on the fast path. */
+function readType(): number {
+  switch (bytes[pos + 1]) {
+    case 0x61: // a
+      if (atValue(V_APPEND)) return T_APPEND;
+      if (atValue(V_APPEND_RESP)) return T_APPEND_RESP;
+      return 0;
+    case 0x68: // h
+      if (atValue(V_HEARTBEAT)) return T_HEARTBEAT;
+      return atValue(V_HEARTBEAT_RESP) ? T_HEARTBEAT_RESP : 0;
+    case 0x76: // v
+      if (atValue(V_VOTE)) return T_VOTE;
+      if (atValue(V_VOTE_RESP)) return T_VOTE_RESP;
+      return 0;
+    case 0x73: // s
+      if (atValue(V_SNAPSHOT)) return T_SNAPSHOT;
+      return atValue(V_SNAPSHOT_RESP) ? T_SNAPSHOT_RESP : 0;
+    case 0x74: // t
+      return atValue(V_TIMEOUT_NOW) ? T_TIMEOUT_NOW : 0;
+  }
+  return 0;
+}
+
+/** The field bit of the `"key":` at `pos`, advancing past it; 0 = a key this path does not know. */
+function readKey(): number {
+  if (pos + 4 > end) return 0;
+  // The first four bytes pick the candidate; `at` checks it whole.
+  switch (view.getInt32(pos, true)) {
+    case K_T.w0:
+      return at(K_T) ? F_T : 0;
+    case K_TO.w0:
+      return at(K_TO) ? F_TO : 0;
+    case K_ID.w0:
+      return at(K_ID) ? F_ID : 0;
+    case K_TYPE.w0:
+      return at(K_TYPE) ? F_TYPE : 0;
+    case K_FROM.w0:
+      return at(K_FROM) ? F_FROM : 0;
+    case K_TERM.w0:
+      return at(K_TERM) ? F_TERM : 0;
+    case K_PRE.w0: // "pre", "prevIndex", "prevTerm"
+      return at(K_PREV_INDEX) ? F_PREV_INDEX : at(K_PREV_TERM) ? F_PREV_TERM : at(K_PRE) ? F_PRE : 0;
+    case K_LAST_INDEX.w0: // "lastIndex", "lastTerm"
+      return at(K_LAST_INDEX) ? F_LAST_INDEX : at(K_LAST_TERM) ? F_LAST_TERM : 0;
+    case K_ENTRIES.w0:
+      return at(K_ENTRIES) ? F_ENTRIES : 0;
+    case K_COMMIT.w0:
+      return at(K_COMMIT) ? F_COMMIT : 0;
+    case K_SUCCESS.w0:
+      return at(K_SUCCESS) ? F_SUCCESS : 0;
+    case K_MATCH.w0:
+      return at(K_MATCH) ? F_MATCH : 0;
+    case K_HINT.w0:
+      return at(K_HINT) ? F_HINT : 0;
+    case K_GRANTED.w0:
+      return at(K_GRANTED) ? F_GRANTED : 0;
+    case K_INDEX.w0:
+      return at(K_INDEX) ? F_INDEX : 0;
+    case K_KIND.w0:
+      return at(K_KIND) ? F_KIND : 0;
+    case K_DIGEST.w0:
+      return at(K_DIGEST) ? F_DIGEST : 0;
+    case K_SIZE.w0:
+      return at(K_SIZE) ? F_SIZE : 0;
+  }
+  return 0;
+}
+
+function readKind(): EntryKind | undefined {
+  if (atValue(V_DATA)) return 'data';
+  if (atValue(V_NOOP)) return 'noop';
+  if (atValue(V_CONFIG)) return 'config';
+  return undefined;
+}
+
+const ENTRY_REQUIRED = F_INDEX | F_TERM | F_KIND;
+
+/** One entry object at `pos`: index, term, kind, optionally digest and size (`voters` takes the general path). */
+function readEntry(): Entry | undefined {
+  if (bytes[pos] !== LBRACE) return undefined;
+  pos++;
+  let seen = 0;
+  let index = -1;
+  let term = -1;
+  let kind: EntryKind | undefined;
+  let digest: string | undefined;
+  let size = -1;
+  for (;;) {
+    const bit = readKey();
+    switch (bit) {
+      case F_INDEX:
+        if ((index = readIndex()) < 0) return undefined;
+        break;
+      case F_TERM:
+        if ((term = readIndex()) < 0) return undefined;
+        break;
+      case F_KIND:
+        if ((kind = readKind()) === undefined) return undefined;
+        break;
+      case F_DIGEST:
+        if ((digest = readString()) === undefined) return undefined;
+        break;
+      case F_SIZE:
+        if ((size = readIndex()) < 0) return undefined;
+        break;
+      default:
+        return undefined;
+    }
+    seen |= bit;
+    const c = bytes[pos++];
+    if (c === RBRACE) break;
+    if (c !== COMMA) return undefined;
+  }
+  if ((seen & ENTRY_REQUIRED) !== ENTRY_REQUIRED) return undefined;
+  if ((seen & F_DIGEST) !== 0) return (seen & F_SIZE) !== 0 ? { index, term, kind: kind!, digest, size } : { index, term, kind: kind!, digest };
+  return (seen & F_SIZE) !== 0 ? { index, term, kind: kind!, size } : { index, term, kind: kind! };
+}
+
+function readEntries(): Entry[] | undefined {
+  if (bytes[pos] !== LBRACKET) return undefined;
+  pos++;
+  const entries: Entry[] = [];
+  if (bytes[pos] === RBRACKET) {
+    pos++;
+    return entries;
+  }
+  for (;;) {
+    const e = readEntry();
+    if (e === undefined) return undefined;
+    entries.push(e);
+    const c = bytes[pos++];
+    if (c === RBRACKET) return entries;
+    if (c !== COMMA) return undefined;
+  }
+}
+
+/**
+ * Sets the block the next lines come from: `blockBytes` holds ASCII bytes and `blockText` is their
+ * latin1 decoding, starting at byte `textStart`.
+ */
+export function setBlock(blockBytes: Uint8Array, blockText: string, textStart: number): void {
+  if (blockBytes !== bytes) {
+    bytes = blockBytes;
+    view = new DataView(blockBytes.buffer, blockBytes.byteOffset, blockBytes.byteLength);
+  }
+  text = blockText;
+  base = textStart;
+}
+
+/**
+ * The event on bytes [lineStart, lineEnd) of the current block (one line without its newline), or
+ * undefined when the line is not on the fast path (see the contract at the top).
+ */
+export function parseEventLine(lineStart: number, lineEnd: number): RaftEvent | undefined {
+  pos = lineStart;
+  end = lineEnd;
+  if (bytes[pos] !== LBRACE) return undefined;
+  pos++;
+  let seen = 0;
+  let type = 0;
+  let t = 0;
+  let from: string | undefined;
+  let to: string | undefined;
+  let term = 0;
+  let id: string | undefined;
+  let a = 0; // prevIndex or lastIndex
+  let b = 0; // prevTerm or lastTerm
+  let commit = 0;
+  let entries: Entry[] | undefined;
+  let flag = false; // success or granted
+  let pre = false;
+  let match = 0;
+  let hint = 0;
+  for (;;) {
+    const bit = readKey();
+    switch (bit) {
+      case F_TYPE:
+        if ((type = readType()) === 0) return undefined;
+        break;
+      case F_T:
+        t = readNumber();
+        if (t !== t) return undefined;
+        break;
+      case F_FROM:
+        if ((from = readNodeId()) === undefined) return undefined;
+        break;
+      case F_TO:
+        if ((to = readNodeId()) === undefined) return undefined;
+        break;
+      case F_TERM:
+        if ((term = readIndex()) < 0) return undefined;
+        break;
+      case F_ID:
+        if ((id = readString()) === undefined) return undefined;
+        break;
+      case F_PREV_INDEX:
+      case F_LAST_INDEX:
+        if ((a = readIndex()) < 0) return undefined;
+        break;
+      case F_PREV_TERM:
+      case F_LAST_TERM:
+        if ((b = readIndex()) < 0) return undefined;
+        break;
+      case F_COMMIT:
+        if ((commit = readIndex()) < 0) return undefined;
+        break;
+      case F_MATCH:
+        if ((match = readIndex()) < 0) return undefined;
+        break;
+      case F_HINT:
+        if ((hint = readIndex()) < 0) return undefined;
+        break;
+      case F_ENTRIES:
+        if ((entries = readEntries()) === undefined) return undefined;
+        break;
+      case F_SUCCESS:
+      case F_GRANTED: {
+        const v = readBoolean();
+        if (v === undefined) return undefined;
+        flag = v;
+        break;
+      }
+      case F_PRE: {
+        const v = readBoolean();
+        if (v === undefined) return undefined;
+        pre = v;
+        break;
+      }
+      default:
+        return undefined; // a key this path does not know: the general path keeps it
+    }
+    seen |= bit;
+    const c = bytes[pos++];
+    if (c === RBRACE) break;
+    if (c !== COMMA) return undefined;
+  }
+  if (pos !== end) return undefined;
+  if ((seen & REQUIRED[type]!) !== REQUIRED[type] || (seen & ~ALLOWED[type]!) !== 0) return undefined;
+  // prevIndex/lastIndex, prevTerm/lastTerm and success/granted share locals: no type allows both of a pair.
+  const hasId = (seen & F_ID) !== 0;
+  switch (type) {
+    case T_APPEND: {
+      const es = entries!;
+      for (let i = 0; i < es.length; i++) if (es[i]!.index !== a + 1 + i) return undefined;
+      return hasId
+        ? { type: 'append', t, from: from!, to: to!, term, id, prevIndex: a, prevTerm: b, entries: es, commit }
+        : { type: 'append', t, from: from!, to: to!, term, prevIndex: a, prevTerm: b, entries: es, commit };
+    }
+    case T_APPEND_RESP:
+    case T_SNAPSHOT_RESP: {
+      const name = TYPE_NAMES[type] as 'append_resp';
+      const ev = hasId ? { type: name, t, from: from!, to: to!, term, id, success: flag } : { type: name, t, from: from!, to: to!, term, success: flag };
+      if ((seen & F_MATCH) !== 0) (ev as { match?: number }).match = match;
+      if ((seen & F_HINT) !== 0) (ev as { hint?: number }).hint = hint;
+      return ev;
+    }
+    case T_HEARTBEAT:
+      return hasId ? { type: 'heartbeat', t, from: from!, to: to!, term, id, commit } : { type: 'heartbeat', t, from: from!, to: to!, term, commit };
+    case T_VOTE:
+      return hasId
+        ? { type: 'vote', t, from: from!, to: to!, term, id, lastIndex: a, lastTerm: b, pre }
+        : { type: 'vote', t, from: from!, to: to!, term, lastIndex: a, lastTerm: b, pre };
+    case T_VOTE_RESP:
+      return hasId ? { type: 'vote_resp', t, from: from!, to: to!, term, id, granted: flag, pre } : { type: 'vote_resp', t, from: from!, to: to!, term, granted: flag, pre };
+    case T_SNAPSHOT:
+      return hasId ? { type: 'snapshot', t, from: from!, to: to!, term, id, lastIndex: a, lastTerm: b } : { type: 'snapshot', t, from: from!, to: to!, term, lastIndex: a, lastTerm: b };
+    default: {
+      const name = TYPE_NAMES[type] as 'heartbeat_resp';
+      return hasId ? { type: name, t, from: from!, to: to!, term, id } : { type: name, t, from: from!, to: to!, term };
+    }
+  }
+}

@@ -1,0 +1,174 @@
+// The capture reader's fast path (src/events/fast-line.ts) against its contract: whenever it returns
+// an event, JSON.parse + validateEvent accept the same line and give an equal event. It may decline
+// any line (the general path then reads it); it must never accept a line the general path rejects,
+// or read a value differently.
+import { describe, expect, it } from 'vitest';
+import { parseEventLine, setBlock } from '../../../src/events/fast-line.js';
+import { isProblem, validateEvent } from '../../../src/events/validate.js';
+import type { RaftEvent } from '../../../src/events/types.js';
+import { runSim, type BugSwitch } from '../../../src/sim/index.js';
+
+function fast(line: string): RaftEvent | undefined {
+  // Put the line inside a block, as the reader does: bytes around it must not leak into it.
+  const block = `{"x":1}\n${line}\n{"type":"vote"}`;
+  setBlock(Buffer.from(block, 'latin1'), block, 0);
+  return parseEventLine(8, 8 + line.length);
+}
+
+function general(line: string): RaftEvent | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  const ev = validateEvent(parsed);
+  return isProblem(ev) ? undefined : ev;
+}
+
+/** The contract for one line; returns whether the fast path took it. */
+function check(line: string): boolean {
+  const f = fast(line);
+  if (f === undefined) return false;
+  const g = general(line);
+  if (g === undefined) throw new Error(`fast path accepted a line the general path rejects: ${line}`);
+  expect(f, line).toStrictEqual(g);
+  return true;
+}
+
+function shuffledKeys(ev: RaftEvent, rnd: () => number): string {
+  const keys = Object.keys(ev);
+  for (let i = keys.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [keys[i], keys[j]] = [keys[j]!, keys[i]!];
+  }
+  return JSON.stringify(Object.fromEntries(keys.map((k) => [k, (ev as unknown as Record<string, unknown>)[k]])));
+}
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const BUGS: Array<BugSwitch | undefined> = [undefined, 'noNoopOnElection', 'noTermCheck', 'votedForNotPersisted', 'truncateCommitted', 'divergentSameIndexTerm'];
+
+describe('capture fast path', () => {
+  it('takes every simulator line and reads it exactly as JSON.parse + validateEvent, in any key order', () => {
+    const rnd = rng(7);
+    let lines = 0;
+    const types = new Set<string>();
+    for (const [i, bug] of BUGS.entries()) {
+      for (const nodes of [3, 5, 7] as const) {
+        const { events } = runSim({ seed: 100 + i, nodes, bug, preVote: i % 2 === 0, durationMs: 3000 });
+        for (const ev of events) {
+          const line = JSON.stringify(ev);
+          expect(check(line), line).toBe(true);
+          expect(check(shuffledKeys(ev, rnd)), line).toBe(true);
+          types.add(ev.type);
+          lines++;
+        }
+      }
+    }
+    expect(lines).toBeGreaterThan(10_000);
+    expect([...types].sort()).toEqual(expect.arrayContaining(['append', 'append_resp', 'timeout_now', 'vote', 'vote_resp']));
+  });
+
+  it('takes the lines each dialect writes (their key orders, without ids) and every type it covers', () => {
+    const lines = [
+      // etcd dialect order: t, from, to, term, type, …
+      '{"t":1.25,"from":"n1","to":"n2","term":3,"type":"append","prevIndex":4,"prevTerm":2,"commit":4,"entries":[{"index":5,"term":3,"kind":"noop","size":0},{"index":6,"term":3,"kind":"data","digest":"9f86d081884c7d65","size":256}]}',
+      '{"t":1.5,"from":"n2","to":"n1","term":3,"type":"append_resp","success":true,"match":6}',
+      '{"t":1.5,"from":"n2","to":"n1","term":3,"type":"append_resp","success":false,"hint":2}',
+      '{"t":2,"from":"n1","to":"n2","term":3,"type":"heartbeat","commit":5}',
+      '{"t":2,"from":"n2","to":"n1","term":3,"type":"heartbeat_resp"}',
+      '{"t":3,"from":"n1","to":"n3","term":4,"type":"vote","lastIndex":6,"lastTerm":3,"pre":true}',
+      '{"t":3,"from":"n3","to":"n1","term":4,"type":"vote_resp","granted":false,"pre":true}',
+      '{"t":4,"from":"n1","to":"n3","term":4,"type":"snapshot","lastIndex":100,"lastTerm":4}',
+      '{"t":4,"from":"n3","to":"n1","term":4,"type":"snapshot_resp","success":true,"match":100}',
+      '{"t":5,"from":"n1","to":"n2","term":4,"type":"timeout_now"}',
+      // hashicorp order: t, from, to, term, id, type, …
+      '{"t":6,"from":"node-a","to":"node-b","term":7,"id":"node-a>node-b#1234567890","type":"append","prevIndex":0,"prevTerm":0,"entries":[],"commit":0}',
+      '{"t":6.001,"from":"node-b","to":"node-a","term":7,"id":"node-a>node-b#1234567890","type":"append_resp","success":true,"match":0}',
+      // etcd member ids as names, negative and zero times, a vote without `pre` (read as false)
+      '{"t":-0.5,"from":"8e9e05c52164694d","to":"91bc3c398fb3c146","term":2,"type":"vote","lastIndex":0,"lastTerm":0}',
+      '{"t":0,"from":"a","to":"b","term":0,"type":"vote_resp","granted":true}',
+    ];
+    for (const line of lines) expect(check(line), line).toBe(true);
+    expect(fast(lines[12]!)).toMatchObject({ pre: false });
+    expect(fast(lines[0]!)).toMatchObject({ entries: [{ index: 5 }, { index: 6, digest: '9f86d081884c7d65' }] });
+  });
+
+  it('declines what it does not cover, and what the general path rejects', () => {
+    const ok = '{"type":"heartbeat","t":10.5,"from":"n1","to":"n2","term":3,"commit":4}';
+    expect(check(ok)).toBe(true);
+    const declined = [
+      ok.replace('10.5', '1.05e1'), // an exponent
+      ok.replace('10.5', '10.50000000000000001'), // more digits than a double keeps exactly by this path
+      ok.replace('"commit":4', '"commit":4.5'), // not an index
+      ok.replace('"commit":4', '"commit":-4'),
+      ok.replace('"commit":4', '"commit":04'), // leading zero: not JSON
+      ok.replace('"commit":4', '"commit":"4"'),
+      ok.replace('"commit":4', '"commit":null'),
+      ok.replace('"commit":4', '"commit":9007199254740993'), // beyond 2^53
+      ok.replace('"commit":4', '"commit":4,"extra":1'), // unknown extra field: the general path keeps it
+      ok.replace('"commit":4', '"commit":4,"granted":true'), // a field of another type
+      ok.replace('"commit":4', '"commit":4,"pre":true'),
+      ok.replace(',"commit":4', ''), // required field missing
+      ok.replace('"n1"', '""'), // empty node id
+      ok.replace('"n1"', '"n\\u0031"'), // an escape
+      ok.replace('"n1"', '"n\t1"'), // a raw control character: not JSON
+      ok.replace(',"t"', ', "t"'), // whitespace
+      ok + ' ',
+      ok + '\r',
+      ok.slice(0, -1), // unterminated
+      ok.replace('"heartbeat"', '"heartbeats"'),
+      ok.replace('"heartbeat"', '"heart"'),
+      ok.replace('"heartbeat"', '"noop"'), // rare types take the general path
+      ok.replace('"heartbeat"', '"heartbeat_resp"').replace(',"commit":4', '').replace('"term":3', '"term":3,"commit":1'),
+      '{"type":"append","t":1,"from":"n1","to":"n2","term":1,"prevIndex":0,"prevTerm":0,"commit":0,"entries":[{"index":2,"term":1,"kind":"data"}]}', // not consecutive
+      '{"type":"append","t":1,"from":"n1","to":"n2","term":1,"prevIndex":0,"prevTerm":0,"commit":0,"entries":[{"index":1,"term":1,"kind":"config","voters":["n1"]}]}',
+      '{"type":"append","t":1,"from":"n1","to":"n2","term":1,"prevIndex":0,"prevTerm":0,"commit":0,"entries":[{"index":1,"term":1,"kind":"other"}]}',
+      '{"type":"append","t":1,"from":"n1","to":"n2","term":1,"prevIndex":0,"prevTerm":0,"commit":0,"entries":[{"index":1,"term":1}]}',
+      '{"type":"append","t":1,"from":"n1","to":"n2","term":1,"prevIndex":0,"prevTerm":0,"commit":0,"entries":{}}',
+      '{"type":"append","t":1,"from":"n1","to":"n2","term":1,"prevIndex":0,"prevTerm":0,"lastIndex":0,"commit":0,"entries":[]}',
+      '{"type":"vote_resp","t":1,"from":"n1","to":"n2","term":1,"granted":tru}',
+      '{"type":"vote_resp","t":1,"from":"n1","to":"n2","term":1,"granted":1}',
+      '{}',
+      '[]',
+      '',
+    ];
+    for (const line of declined) expect(fast(line), line).toBeUndefined();
+  });
+
+  it('never disagrees with the general path on 200,000 mutated lines', () => {
+    const rnd = rng(11);
+    const { events } = runSim({ seed: 5, nodes: 5, durationMs: 4000 });
+    const samples = events.filter((_, i) => i % 7 === 0).map((e) => JSON.stringify(e));
+    const alphabet = '"{}[],:\\-.0123456789eEtfnul aio_x';
+    let taken = 0;
+    let differentButTaken = 0;
+    for (let k = 0; k < 200_000; k++) {
+      const src = samples[k % samples.length]!;
+      let line = src;
+      const edits = 1 + Math.floor(rnd() * 3);
+      for (let e = 0; e < edits; e++) {
+        const at = Math.floor(rnd() * (line.length + 1));
+        const ch = alphabet[Math.floor(rnd() * alphabet.length)]!;
+        const op = rnd();
+        if (op < 0.34) line = line.slice(0, at) + ch + line.slice(at);
+        else if (op < 0.67) line = line.slice(0, at) + line.slice(at + 1);
+        else line = line.slice(0, at) + ch + line.slice(at + 1);
+      }
+      if (check(line)) {
+        taken++;
+        if (line !== src) differentButTaken++;
+      }
+    }
+    // Mutations that leave a valid event (a digit changed, say) are taken and must read the same.
+    expect(differentButTaken).toBeGreaterThan(1000);
+    expect(taken).toBeLessThan(200_000);
+  });
+});
