@@ -149,10 +149,10 @@ export async function readCapture(file: string, h: CaptureHandlers, opts: ReadCa
     h.onEvent(ev, lineNo);
   };
 
-  /** `text`: one or more complete lines separated by '\n', no final newline. */
-  // Event lines of an ASCII block go through the fast path first (src/events/fast-line.ts); what it
-  // does not take, the header and non-ASCII blocks go through JSON.parse and validateEvent, which
-  // also word any error.
+  // chunk[from, to): one or more complete lines separated by '\n', no final newline. Event lines
+  // of an ASCII block go through the fast path first (src/events/fast-line.ts); what it does not
+  // take, the header and non-ASCII blocks go through JSON.parse and validateEvent, which also word
+  // any error.
   const handleBlock = (chunk: Buffer, from: number, to: number): void => {
     const ascii = isAscii(chunk.subarray(from, to));
     const text = chunk.toString(ascii ? 'latin1' : 'utf8', from, to);
