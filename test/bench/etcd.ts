@@ -6,10 +6,12 @@
 // use etcd's v3 JSON gateway (POST /v3/kv/put) on the leader with keep-alive connections; latency is
 // measured per put. RaftGuard's own CPU (utime + stime from /proc/<pid>/stat) is read around each round
 // and divided by the puts of that round, so the report says what each put costs the proxy in CPU.
-// Usage (after `npm run build`): node dist/test/bench/etcd.js [--rounds 3] [--seconds 4] [--clients 1,32]
+// Usage (after `npm run build`): node dist/test/bench/etcd.js [--rounds 5] [--seconds 4] [--clients 1,32]
 //   [--cpu-prof DIR]   write a V8 CPU profile of the decoding RaftGuard process to DIR (on exit)
 // Prints a table and one JSON line per client count:
-//   {"name":"etcd-proxy","clients":32,"throughputRatio":…,"addedP50Ms":…,"addedP99Ms":…,"relayOnlyRatio":…,"cpuUsPerPut":…}
+//   {"name":"etcd-proxy","clients":32,"throughputRatio":…,"medianRoundRatio":…,"roundRatios":[…],"addedP50Ms":…,"addedP99Ms":…,"relayOnlyRatio":…,"cpuUsPerPut":…}
+// throughputRatio pools all rounds; medianRoundRatio is the median of the per-round ratios (each round
+// pairs the variants seconds apart, so it is less sensitive to one slow minute of the machine).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -22,7 +24,7 @@ function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
 }
-const ROUNDS = Number(arg('rounds', '3'));
+const ROUNDS = Number(arg('rounds', '5'));
 const SECONDS = Number(arg('seconds', '4'));
 const CLIENTS = arg('clients', '1,32').split(',').map(Number);
 const CPU_PROF = arg('cpu-prof', '');
@@ -245,9 +247,13 @@ try {
   console.log(`etcd puts, 256-byte values, ${ROUNDS} alternating rounds × ${SECONDS} s per variant`);
   for (const clients of CLIENTS) {
     const agg = new Map<string, RoundResult>(variants.map(([k]) => [k, { calls: 0, secs: 0, lat: [], proxyCpu: 0, proxySys: 0, etcdCpu: 0, messages: 0 }]));
+    // Per round, each variant's puts/s: the round's ratios pair variants measured seconds apart, so a
+    // slow minute of the VM hits both sides of a ratio (the pooled ratio below does not pair them).
+    const perRound = new Map<string, number[]>(variants.map(([k]) => [k, []]));
     for (let r = 0; r < ROUNDS; r++) {
       for (const [k, c] of variants) {
         const x = await round(c, clients, SECONDS);
+        perRound.get(k)!.push(x.calls / x.secs);
         const a = agg.get(k)!;
         a.calls += x.calls;
         a.secs += x.secs;
@@ -271,6 +277,13 @@ try {
         msgPerPut: a.messages / a.calls,
       };
     };
+    const roundRatios = (k: string): number[] => perRound.get(k)!.map((tp, r) => round3(tp / perRound.get('direct')![r]!));
+    const median = (xs: number[]): number => {
+      const s = [...xs].sort((x, y) => x - y);
+      return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+    };
+    const guardedRounds = roundRatios('through RaftGuard');
+    const relayRounds = roundRatios('relay only');
     const d = row('direct');
     const ro = row('relay only');
     const g = row('through RaftGuard');
@@ -281,14 +294,18 @@ try {
         `${k.padEnd(18)}${x.tp.toFixed(0).padStart(9)} ${x.p50.toFixed(3).padStart(8)} ${x.p99.toFixed(3).padStart(8)} ${x.cpuUs.toFixed(1).padStart(17)} ${('(' + x.sysUs.toFixed(1) + ')').padStart(12)} ${x.etcdUs.toFixed(1).padStart(16)} ${x.msgPerPut.toFixed(2).padStart(9)}`,
       );
     }
+    console.log(`throughput ratio per round: through RaftGuard ${guardedRounds.join(' ')} (median ${round3(median(guardedRounds))}); relay only ${relayRounds.join(' ')} (median ${round3(median(relayRounds))})`);
     results.push(
       JSON.stringify({
         name: 'etcd-proxy',
         clients,
         throughputRatio: round3(g.tp / d.tp),
+        medianRoundRatio: round3(median(guardedRounds)),
+        roundRatios: guardedRounds,
         addedP50Ms: round3(g.p50 - d.p50),
         addedP99Ms: round3(g.p99 - d.p99),
         relayOnlyRatio: round3(ro.tp / d.tp),
+        relayOnlyMedianRoundRatio: round3(median(relayRounds)),
         relayOnlyAddedP50Ms: round3(ro.p50 - d.p50),
         relayOnlyAddedP99Ms: round3(ro.p99 - d.p99),
         cpuUsPerPut: round3(g.cpuUs, 10),
