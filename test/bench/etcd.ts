@@ -10,7 +10,7 @@
 //   [--cpu-prof DIR]   write a V8 CPU profile of the decoding RaftGuard process to DIR (on exit)
 // Prints a table and one JSON line per client count:
 //   {"name":"etcd-proxy","clients":32,"throughputRatio":…,"medianRoundRatio":…,"roundRatios":[…],"addedP50Ms":…,"addedP99Ms":…,"relayOnlyRatio":…,"cpuUsPerPut":…}
-// throughputRatio pools all rounds; medianRoundRatio is the median of the per-round ratios (each round
+// throughputRatio pools all rounds; medianRoundRatio is the median (nearest rank) of the per-round ratios (each round
 // pairs the variants seconds apart, so it is less sensitive to one slow minute of the machine).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -278,10 +278,7 @@ try {
       };
     };
     const roundRatios = (k: string): number[] => perRound.get(k)!.map((tp, r) => round3(tp / perRound.get('direct')![r]!));
-    const median = (xs: number[]): number => {
-      const s = [...xs].sort((x, y) => x - y);
-      return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-    };
+    const median = (xs: number[]): number => pct([...xs].sort((x, y) => x - y), 0.5);
     const guardedRounds = roundRatios('through RaftGuard');
     const relayRounds = roundRatios('relay only');
     const d = row('direct');

@@ -35,7 +35,7 @@ const rows: Row[] = [];
  * timed between rounds, best of all. A byte-sum over a 32 MiB buffer (ALU and streaming memory) and
  * JSON.parse of one capture line (allocation, hidden classes, GC: closer to what replay does). The
  * byte-sum alone did not track replay speed: a VM that summed at 1.10 ns/byte replayed the same
- * build within 10 % of one that summed at 1.85-2.6 ns/byte. Neither loop turns events/s into a
+ * build only ~10 % faster than one that summed at 1.85-2.6 ns/byte. Neither loop turns events/s into a
  * machine-independent number; they say which kind of machine a number came from.
  */
 let nsPerByte = Infinity;
