@@ -6,7 +6,7 @@
 import { isAscii } from 'node:buffer';
 import { createReadStream, createWriteStream, existsSync, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import type { CaptureHeader, NodeId, RaftEvent } from './types.js';
-import { parseEventLine, setBlock } from './fast-line.js';
+import { lineEnd, parseEventLine, setBlock } from './fast-line.js';
 import { isProblem, validateEvent, validateHeader } from './validate.js';
 
 export interface CaptureProblem {
@@ -149,22 +149,25 @@ export async function readCapture(file: string, h: CaptureHandlers, opts: ReadCa
     h.onEvent(ev, lineNo);
   };
 
-  // chunk[from, to): one or more complete lines separated by '\n', no final newline. Event lines
-  // of an ASCII block go through the fast path first (src/events/fast-line.ts); what it does not
-  // take, the header and non-ASCII blocks go through JSON.parse and validateEvent, which also word
-  // any error.
+  // chunk[from, to): one or more complete lines separated by '\n', no final newline. Event lines go
+  // through the fast path first (src/events/fast-line.ts), which reads the bytes and finds the line's
+  // end itself; what it does not take (the header, a line it declines) is decoded as UTF-8 and goes
+  // through JSON.parse and validateEvent, which also word any error.
   const handleBlock = (chunk: Buffer, from: number, to: number): void => {
-    const ascii = isAscii(chunk.subarray(from, to));
-    const text = chunk.toString(ascii ? 'latin1' : 'utf8', from, to);
-    if (ascii) setBlock(chunk, text, from);
-    let start = 0;
+    setBlock(chunk);
+    let start = from;
     for (;;) {
-      let nl = text.indexOf('\n', start);
-      if (nl < 0) nl = text.length;
-      const ev = ascii && summary.lines > 0 ? parseEventLine(from + start, from + nl) : undefined;
-      if (ev !== undefined) accept(ev, ++summary.lines);
-      else handleLine(start === 0 && nl === text.length ? text : text.slice(start, nl));
-      if (nl === text.length) return;
+      let nl: number;
+      const ev = summary.lines > 0 ? parseEventLine(start, to) : undefined;
+      if (ev !== undefined) {
+        nl = lineEnd();
+        accept(ev, ++summary.lines);
+      } else {
+        nl = chunk.indexOf(NL, start);
+        if (nl < 0 || nl > to) nl = to;
+        handleLine(chunk.toString('utf8', start, nl));
+      }
+      if (nl >= to) return;
       start = nl + 1;
     }
   };

@@ -3,16 +3,42 @@
 // any line (the general path then reads it); it must never accept a line the general path rejects,
 // or read a value differently.
 import { describe, expect, it } from 'vitest';
-import { parseEventLine, setBlock } from '../../../src/events/fast-line.js';
+import { lineEnd, parseEventLine, setBlock } from '../../../src/events/fast-line.js';
 import { isProblem, validateEvent } from '../../../src/events/validate.js';
 import type { RaftEvent } from '../../../src/events/types.js';
 import { runSim, type BugSwitch } from '../../../src/sim/index.js';
 
+/**
+ * The fast path on `line` inside a block, as the reader calls it: bytes around the line must not leak
+ * into it. `limit` as the reader passes it: the end of the block (the line is followed by a newline and
+ * another line), or the line's own end (the last line of a block). Returns the event and the line it
+ * says it read (up to its lineEnd()), which the general path must read the same.
+ */
+function fastAt(line: string, limit: 'block' | 'line'): { ev: RaftEvent; read: string } | undefined {
+  const bytes = Buffer.from(`{"x":1}\n${line}\n{"type":"vote"}`, 'utf8');
+  const start = 8;
+  const lineBytes = Buffer.byteLength(line, 'utf8');
+  setBlock(bytes);
+  const ev = parseEventLine(start, limit === 'block' ? bytes.length : start + lineBytes);
+  if (ev === undefined) return undefined;
+  const end = lineEnd();
+  // It may stop only at the limit or at a newline (a line with a newline inside is two lines to the reader).
+  if (end !== start + lineBytes && bytes[end] !== 0x0a) throw new Error(`fast path stopped inside a line at byte ${end - start}: ${line}`);
+  return { ev, read: bytes.toString('utf8', start, end) };
+}
+
 function fast(line: string): RaftEvent | undefined {
-  // Put the line inside a block, as the reader does: bytes around it must not leak into it.
-  const block = `{"x":1}\n${line}\n{"type":"vote"}`;
-  setBlock(Buffer.from(block, 'latin1'), block, 0);
-  return parseEventLine(8, 8 + line.length);
+  const a = fastAt(line, 'line');
+  const b = fastAt(line, 'block');
+  // Bounded by the line or by the block, it must read the same.
+  expect(b?.ev, line).toStrictEqual(a?.ev);
+  expect(b?.read, line).toBe(a?.read);
+  if (a !== undefined && a.read !== line) {
+    // The line held a newline: what the fast path read is the first line, which the general path must read the same.
+    expect(a.ev, line).toStrictEqual(general(a.read));
+    return undefined;
+  }
+  return a?.ev;
 }
 
 function general(line: string): RaftEvent | undefined {
@@ -120,6 +146,9 @@ describe('capture fast path', () => {
       ok.replace('"n1"', '""'), // empty node id
       ok.replace('"n1"', '"n\\u0031"'), // an escape
       ok.replace('"n1"', '"n\t1"'), // a raw control character: not JSON
+      ok.replace('"n1"', '"nø1"'), // UTF-8 (two bytes): the general path decodes it
+      ok.replace('"n1"', '"n1€"'), // three bytes
+      '{"type":"append_resp","t":1,"from":"n1","to":"n2","term":1,"id":"Ã©","success":true}', // latin1-looking text is still UTF-8 bytes
       ok.replace(',"t"', ', "t"'), // whitespace
       ok + ' ',
       ok + '\r',
@@ -147,7 +176,8 @@ describe('capture fast path', () => {
     const rnd = rng(11);
     const { events } = runSim({ seed: 5, nodes: 5, durationMs: 4000 });
     const samples = events.filter((_, i) => i % 7 === 0).map((e) => JSON.stringify(e));
-    const alphabet = '"{}[],:\\-.0123456789eEtfnul aio_x';
+    // Includes a newline (the reader splits there: the fast path must stop at it) and non-ASCII text.
+    const alphabet = '"{}[],:\\-.0123456789eEtfnul aio_x\né';
     let taken = 0;
     let differentButTaken = 0;
     for (let k = 0; k < 200_000; k++) {
