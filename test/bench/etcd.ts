@@ -6,7 +6,7 @@
 // use etcd's v3 JSON gateway (POST /v3/kv/put) on the leader with keep-alive connections; latency is
 // measured per put. RaftGuard's own CPU (utime + stime from /proc/<pid>/stat) is read around each round
 // and divided by the puts of that round, so the report says what each put costs the proxy in CPU.
-// Usage (after `npm run build`): node dist/test/bench/etcd.js [--rounds 5] [--seconds 4] [--clients 1,32]
+// Usage (after `npm run build`): node dist/test/bench/etcd.js [--rounds 5] [--seconds 4] [--clients 1,32] [--data-root DIR]
 //   [--cpu-prof DIR]   write a V8 CPU profile of the decoding RaftGuard process to DIR (on exit)
 // Prints a table and one JSON line per client count:
 //   {"name":"etcd-proxy","clients":32,"throughputRatio":…,"medianRoundRatio":…,"roundRatios":[…],"addedP50Ms":…,"addedP99Ms":…,"relayOnlyRatio":…,"cpuUsPerPut":…}
@@ -28,6 +28,13 @@ const ROUNDS = Number(arg('rounds', '5'));
 const SECONDS = Number(arg('seconds', '4'));
 const CLIENTS = arg('clients', '1,32').split(',').map(Number);
 const CPU_PROF = arg('cpu-prof', '');
+/**
+ * Where the members keep their data. Default: the OS temp dir (a disk here). `--data-root /dev/shm`
+ * (tmpfs) takes the disk out of the comparison: on a virtual disk one fsync can take from well under a
+ * millisecond to tens of milliseconds depending on the neighbours, and that jitter, not the proxy,
+ * then decides which variant a round favours.
+ */
+const DATA_ROOT = arg('data-root', tmpdir());
 const HOST = '127.0.0.1';
 const BIN = fileURLToPath(new URL('../../../bin/raftguard.js', import.meta.url));
 
@@ -97,7 +104,7 @@ function post(url: string, body: string, agent?: http.Agent): Promise<{ status: 
 }
 
 async function startCluster(name: string, viaRaftGuard: boolean, decode = true): Promise<Cluster> {
-  const dir = mkdtempSync(join(tmpdir(), `rg-bench-etcd-${name}-`));
+  const dir = mkdtempSync(join(DATA_ROOT, `rg-bench-etcd-${name}-`));
   dirs.push(dir);
   const members: Array<{ name: string; peer: number; client: number; advertised: number }> = [];
   let rg: ChildProcess | undefined;
