@@ -6,7 +6,7 @@
 // use etcd's v3 JSON gateway (POST /v3/kv/put) on the leader with keep-alive connections; latency is
 // measured per put. RaftGuard's own CPU (utime + stime from /proc/<pid>/stat) is read around each round
 // and divided by the puts of that round, so the report says what each put costs the proxy in CPU.
-// Usage (after `npm run build`): node dist/test/bench/etcd.js [--rounds 5] [--seconds 4] [--clients 1,32] [--data-root DIR]
+// Usage (after `npm run build`): node dist/test/bench/etcd.js [--rounds 5] [--seconds 4] [--clients 1,32] [--data-root DIR] [--warmup-rounds 1]
 //   [--cpu-prof DIR]   write a V8 CPU profile of the decoding RaftGuard process to DIR (on exit)
 // Prints a table and one JSON line per client count:
 //   {"name":"etcd-proxy","clients":32,"throughputRatio":…,"medianRoundRatio":…,"roundRatios":[…],"addedP50Ms":…,"addedP99Ms":…,"relayOnlyRatio":…,"cpuUsPerPut":…}
@@ -26,6 +26,12 @@ function arg(name: string, dflt: string): string {
 }
 const ROUNDS = Number(arg('rounds', '5'));
 const SECONDS = Number(arg('seconds', '4'));
+/**
+ * Unmeasured rounds per client count before the measured ones: every variant's first round at a new
+ * client count ran ~10-20 % off its later rounds (connections opening, etcd's and RaftGuard's first
+ * allocations, JIT), and with three variants in turn that skew lands on the ratios of round 1.
+ */
+const WARMUP_ROUNDS = Number(arg('warmup-rounds', '1'));
 const CLIENTS = arg('clients', '1,32').split(',').map(Number);
 const CPU_PROF = arg('cpu-prof', '');
 /**
@@ -251,12 +257,13 @@ try {
     ['through RaftGuard', await startCluster('guarded', true)],
   ];
   const results: string[] = [];
-  console.log(`etcd puts, 256-byte values, ${ROUNDS} alternating rounds × ${SECONDS} s per variant`);
+  console.log(`etcd puts, 256-byte values, ${ROUNDS} alternating rounds × ${SECONDS} s per variant (after ${WARMUP_ROUNDS} unmeasured), data in ${DATA_ROOT}`);
   for (const clients of CLIENTS) {
     const agg = new Map<string, RoundResult>(variants.map(([k]) => [k, { calls: 0, secs: 0, lat: [], proxyCpu: 0, proxySys: 0, etcdCpu: 0, messages: 0 }]));
     // Per round, each variant's puts/s: the round's ratios pair variants measured seconds apart, so a
     // slow minute of the VM hits both sides of a ratio (the pooled ratio below does not pair them).
     const perRound = new Map<string, number[]>(variants.map(([k]) => [k, []]));
+    for (let w = 0; w < WARMUP_ROUNDS; w++) for (const [, c] of variants) await round(c, clients, SECONDS);
     for (let r = 0; r < ROUNDS; r++) {
       for (const [k, c] of variants) {
         const x = await round(c, clients, SECONDS);
