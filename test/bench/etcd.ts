@@ -27,18 +27,18 @@ function arg(name: string, dflt: string): string {
 const ROUNDS = Number(arg('rounds', '5'));
 const SECONDS = Number(arg('seconds', '4'));
 /**
- * Unmeasured rounds per client count before the measured ones: every variant's first round at a new
- * client count ran ~10-20 % off its later rounds (connections opening, etcd's and RaftGuard's first
- * allocations, JIT), and with three variants in turn that skew lands on the ratios of round 1.
+ * Unmeasured rounds per client count before the measured ones: without one, a run's first round gave a
+ * ratio of 1.122 against 0.875-0.962 for its later rounds (connections opening, first allocations,
+ * JIT), a skew that lands on the ratios of round 1.
  */
 const WARMUP_ROUNDS = Number(arg('warmup-rounds', '1'));
 const CLIENTS = arg('clients', '1,32').split(',').map(Number);
 const CPU_PROF = arg('cpu-prof', '');
 /**
  * Where the members keep their data. Default: the OS temp dir (a disk here). `--data-root /dev/shm`
- * (tmpfs) takes the disk out of the comparison: on a virtual disk one fsync can take from well under a
- * millisecond to tens of milliseconds depending on the neighbours, and that jitter, not the proxy,
- * then decides which variant a round favours.
+ * (tmpfs) takes the disk out of the comparison: with the data on this VM's shared virtual disk the
+ * per-round ratios of one run spread from 0.65 to 1.37, so the disk, not the proxy, decided which variant
+ * a round favoured.
  */
 const DATA_ROOT = arg('data-root', tmpdir());
 const HOST = '127.0.0.1';
