@@ -3,6 +3,7 @@
 import type { Finding, RaftEvent, VoteRespEvent } from '../events/types.js';
 import type { ClusterView } from '../cluster/view.js';
 import { isIndex } from '../cluster/view.js';
+import { TermMap } from '../cluster/term-map.js';
 import type { CodeInfo, Detector, FindingLedger } from './detector.js';
 import { ev, makeFinding, push } from './detector.js';
 
@@ -29,7 +30,8 @@ const KEEP_VOTES = 1024;
 
 export class ElectionDetector implements Detector {
   readonly codes = [RG001, RG002];
-  private readonly leaderOf = new Map<number, RaftEvent>();
+  /** The first leader message seen per term (see cluster/term-map.ts for why not a Map). */
+  private readonly leaderOf = new TermMap<RaftEvent>();
   private lastTerm = -1;
   private lastLeader = '';
   private readonly votes = new Map<string, VoteRespEvent>();
@@ -43,11 +45,7 @@ export class ElectionDetector implements Detector {
       const first = this.leaderOf.get(e.term);
       if (first === undefined) {
         this.leaderOf.set(e.term, e);
-        if (this.leaderOf.size > KEEP_TERMS) {
-          let min = Infinity;
-          for (const k of this.leaderOf.keys()) if (k < min) min = k;
-          this.leaderOf.delete(min);
-        }
+        if (this.leaderOf.size > KEEP_TERMS) this.leaderOf.deleteMin();
         this.lastTerm = e.term;
         this.lastLeader = e.from;
         return undefined;

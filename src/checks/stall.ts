@@ -8,6 +8,7 @@
 
 import type { Finding, NoopEvent, RaftEvent } from '../events/types.js';
 import type { ClusterView, LeaderTerm } from '../cluster/view.js';
+import { TermMap } from '../cluster/term-map.js';
 import type { StallAction, Thresholds } from '../engine.js';
 import type { CodeInfo, Detector, FindingLedger } from './detector.js';
 import { ev, makeFinding, push } from './detector.js';
@@ -79,8 +80,9 @@ const MAX_DECISIONS = 4;
 
 export class StallDetector implements Detector {
   readonly codes = [RG010, RG011];
-  readonly stalls = new Map<number, StallState>();
-  private readonly lags = new Map<number, LagState>();
+  /** RG010 and RG011 state per term, newest KEEP terms (see cluster/term-map.ts for why not a Map). */
+  readonly stalls = new TermMap<StallState>();
+  private readonly lags = new TermMap<LagState>();
 
   constructor(
     private readonly ledger: FindingLedger,
@@ -116,11 +118,8 @@ export class StallDetector implements Detector {
       s = { leader: lt.leader.id, term: lt.term, open: false, noopEvents: [] };
       this.stalls.set(lt.term, s);
       if (this.stalls.size > KEEP) {
-        let min = Infinity;
-        for (const k of this.stalls.keys()) if (k < min) min = k;
-        const old = this.stalls.get(min)!;
+        const old = this.stalls.deleteMin()!;
         if (old.open && old.key) this.ledger.clear(old.key, lt.since);
-        this.stalls.delete(min);
       }
     }
     return s;
@@ -301,18 +300,17 @@ export class StallDetector implements Detector {
       s = { raised: false };
       this.lags.set(lt.term, s);
       if (this.lags.size > KEEP) {
-        let min = Infinity;
-        for (const k of this.lags.keys()) if (k < min) min = k;
-        const old = this.lags.get(min)!;
+        const old = this.lags.deleteMin()!;
         if (old.raised && old.key && old.clearedAt === undefined) this.ledger.clear(old.key, view.now);
-        this.lags.delete(min);
       }
     }
     if (s.clearedAt !== undefined) return out;
     if (lt === view.currentLeader) {
       // Older leaders' lag windows ended when this leader took over.
-      for (const [term, o] of this.lags) {
-        if (term < lt.term && o.raised && o.key && o.clearedAt === undefined) {
+      const lags = this.lags;
+      for (let i = 0; i < lags.size; i++) {
+        const o = lags.recordAt(i);
+        if (lags.termAt(i) < lt.term && o.raised && o.key && o.clearedAt === undefined) {
           o.clearedAt = view.now;
           const tr = this.ledger.clear(o.key, view.now);
           if (tr?.finding.details) tr.finding.details.supersededAt = view.now;

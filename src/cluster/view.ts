@@ -12,6 +12,7 @@ import type {
 } from '../events/types.js';
 import type { Thresholds } from '../engine.js';
 import { TermWindow } from './ring.js';
+import { TermMap } from './term-map.js';
 
 export function isIndex(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -268,8 +269,8 @@ export class ClusterView {
   private nextNum = 0;
   /** Highest non-pre term seen from any node, with when each new maximum was first seen. */
   readonly clusterTerms = new TermHistory(32);
-  /** Leader records by term (bounded to the newest few terms). */
-  readonly leaderTerms = new Map<number, LeaderTerm>();
+  /** Leader records by term (bounded to the newest few terms; see term-map.ts for why not a Map). */
+  readonly leaderTerms = new TermMap<LeaderTerm>();
   /** Highest term with a known leader. */
   topLeaderTerm = 0;
   /** Highest commit advertised by any leader (append) or carried by a snapshot. */
@@ -414,11 +415,7 @@ export class ClusterView {
     this.newLeaderTerm = true;
     this.leaderTerms.set(term, lt);
     if (term > this.topLeaderTerm) this.topLeaderTerm = term;
-    if (this.leaderTerms.size > MAX_LEADER_TERMS) {
-      let min = Infinity;
-      for (const k of this.leaderTerms.keys()) if (k < min) min = k;
-      this.leaderTerms.delete(min);
-    }
+    if (this.leaderTerms.size > MAX_LEADER_TERMS) this.leaderTerms.deleteMin();
     return lt;
   }
 

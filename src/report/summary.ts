@@ -5,6 +5,7 @@
 
 import type { Finding, NodeId, RaftEvent, Severity } from '../events/types.js';
 import { Reservoir } from './reservoir.js';
+import { TermMap } from '../cluster/term-map.js';
 
 export interface TermSummary {
   term: number;
@@ -94,7 +95,8 @@ function typeSlot(type: string): number {
 }
 
 export class SummaryBuilder {
-  private readonly byTerm = new Map<number, LeaderTerm>();
+  /** Leader terms by term, the newest maxTerms (see cluster/term-map.ts for why not a Map). */
+  private readonly byTerm = new TermMap<LeaderTerm>();
   private readonly termOrder: number[] = [];
   private termsOmitted = 0;
   private readonly campaigns = new Set<string>();
