@@ -134,6 +134,11 @@ describe('capture fast path', () => {
       ok.replace('10.5', '1.05e1'), // an exponent
       ok.replace('10.5', '10.50000000000000001'), // more digits than a double keeps exactly by this path
       ok.replace('"commit":4', '"commit":4.5'), // not an index
+      ok.replace('"commit":4', '"commit":4.0'), // index 4 to JSON.parse, but a fraction on the wire: general path
+      ok.replace('"commit":4', '"commit":4E0'),
+      ok.replace('"commit":4', '"commit":0.0'),
+      ok.replace('"commit":4', '"commit":0e1'),
+      ok.replace('"commit":4', '"commit":00'),
       ok.replace('"commit":4', '"commit":-4'),
       ok.replace('"commit":4', '"commit":04'), // leading zero: not JSON
       ok.replace('"commit":4', '"commit":"4"'),
