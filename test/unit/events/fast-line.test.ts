@@ -121,10 +121,18 @@ describe('capture fast path', () => {
       // etcd member ids as names, negative and zero times, a vote without `pre` (read as false)
       '{"t":-0.5,"from":"8e9e05c52164694d","to":"91bc3c398fb3c146","term":2,"type":"vote","lastIndex":0,"lastTerm":0}',
       '{"t":0,"from":"a","to":"b","term":0,"type":"vote_resp","granted":true}',
+      // one, three and four entries (arrays of one and two are literals, longer ones a slice)
+      '{"t":7,"from":"n1","to":"n2","term":3,"type":"append","prevIndex":6,"prevTerm":3,"commit":6,"entries":[{"index":7,"term":3,"kind":"data","size":1}]}',
+      '{"t":7,"from":"n1","to":"n2","term":3,"type":"append","prevIndex":6,"prevTerm":3,"commit":6,"entries":[{"index":7,"term":3,"kind":"data"},{"index":8,"term":3,"kind":"data"},{"index":9,"term":3,"kind":"config","size":3}]}',
+      '{"t":7,"from":"n1","to":"n2","term":3,"type":"append","prevIndex":6,"prevTerm":3,"commit":6,"entries":[{"index":7,"term":3,"kind":"data"},{"index":8,"term":3,"kind":"data"},{"index":9,"term":3,"kind":"data"},{"index":10,"term":3,"kind":"noop"}]}',
     ];
     for (const line of lines) expect(check(line), line).toBe(true);
     expect(fast(lines[12]!)).toMatchObject({ pre: false });
     expect(fast(lines[0]!)).toMatchObject({ entries: [{ index: 5 }, { index: 6, digest: '9f86d081884c7d65' }] });
+    expect((fast(lines[16]!) as { entries: unknown[] }).entries.map((e) => (e as { index: number }).index)).toEqual([7, 8, 9, 10]);
+    // The scratch array for long entry lists is not shared between events.
+    expect((fast(lines[15]!) as { entries: unknown[] }).entries).toHaveLength(3);
+    expect((fast(lines[16]!) as { entries: unknown[] }).entries).not.toBe((fast(lines[16]!) as { entries: unknown[] }).entries);
   });
 
   it('declines what it does not cover, and what the general path rejects', () => {
@@ -167,6 +175,8 @@ describe('capture fast path', () => {
       '{"type":"append","t":1,"from":"n1","to":"n2","term":1,"prevIndex":0,"prevTerm":0,"commit":0,"entries":[{"index":1,"term":1,"kind":"other"}]}',
       '{"type":"append","t":1,"from":"n1","to":"n2","term":1,"prevIndex":0,"prevTerm":0,"commit":0,"entries":[{"index":1,"term":1}]}',
       '{"type":"append","t":1,"from":"n1","to":"n2","term":1,"prevIndex":0,"prevTerm":0,"commit":0,"entries":{}}',
+      '{"type":"append","t":1,"from":"n1","to":"n2","term":1,"prevIndex":0,"prevTerm":0,"commit":0,"entries":[{"index":1,"term":1,"kind":"data"},{"index":2,"term":1,"kind":"data"},{"index":3,"term":1}]}', // third entry bad
+      '{"type":"append","t":1,"from":"n1","to":"n2","term":1,"prevIndex":0,"prevTerm":0,"commit":0,"entries":[{"index":1,"term":1,"kind":"data"},{"index":2,"term":1,"kind":"data"},{"index":3,"term":1,"kind":"data"}}', // unclosed list
       '{"type":"append","t":1,"from":"n1","to":"n2","term":1,"prevIndex":0,"prevTerm":0,"lastIndex":0,"commit":0,"entries":[]}',
       '{"type":"vote_resp","t":1,"from":"n1","to":"n2","term":1,"granted":tru}',
       '{"type":"vote_resp","t":1,"from":"n1","to":"n2","term":1,"granted":1}',
