@@ -140,7 +140,9 @@ export class CommitDetector implements Detector {
   }
 
   private refreshHolders(p: PendingQuorum, view: ClusterView): void {
-    for (const v of view.voters) {
+    const ids = view.voterIds;
+    for (let i = 0; i < ids.length; i++) {
+      const v = ids[i]!;
       if (v === p.lt.leader.id || p.holders.has(v)) continue;
       const m = p.lt.match.get(v);
       if (m !== undefined && m >= p.commit && !notInQuorumFor(p.lt.followers.get(v), p.commit)) p.holders.add(v);
@@ -205,7 +207,9 @@ export class CommitDetector implements Detector {
       const L = p.lt.leader.id;
       let count = view.voters.has(L) ? 1 : 0;
       const evidence = [ev(`${L} advertises commit ${p.commit} in term ${p.lt.term} (was ${p.prevCommit})`, p.ev)];
-      for (const v of view.voters) {
+      const ids = view.voterIds;
+      for (let i = 0; i < ids.length; i++) {
+        const v = ids[i]!;
         if (v === L) continue;
         if (p.holders.has(v)) {
           count++;

@@ -149,7 +149,9 @@ export class LivenessDetector implements Detector {
       this.lagLeader = lt;
       this.lag.clear();
     }
-    for (const f of view.voters) {
+    const ids = view.voterIds;
+    for (let i = 0; i < ids.length; i++) {
+      const f = ids[i]!;
       if (f === lt.leader.id) continue;
       const m = lt.match.get(f);
       let s = this.lag.get(f);

@@ -100,7 +100,8 @@ export class ReplaySession {
   private take(fs: Finding[]): void {
     const keep = this.opts.keepFindings ?? 10_000;
     const perCode = this.opts.keepPerCode ?? 50;
-    for (const f of fs) {
+    for (let i = 0; i < fs.length; i++) {
+      const f = fs[i]!;
       const kept = this.keptByCode.get(f.code) ?? 0;
       if (this.findings.length < keep && kept < perCode) {
         this.findings.push(f);
@@ -270,7 +271,8 @@ export function formatReport(r: ReplayResult): string {
     const fs = r.findings.filter((f) => f.severity === sev);
     if (!fs.length) continue;
     out += `\n${sev.toUpperCase()}\n`;
-    for (const f of fs) {
+    for (let i = 0; i < fs.length; i++) {
+      const f = fs[i]!;
       out += `  ${f.code} ${f.name} at ${ms(f.t)}${f.term !== undefined ? `, term ${f.term}` : ''}, nodes ${f.nodes.join(', ')}\n`;
       out += `    ${f.message}\n`;
       out += `    → ${f.recommendation}\n`;

@@ -34,21 +34,34 @@ export class Reservoir {
 
   /** q in [0, 1]; nearest-rank on the sample (exact while count ≤ capacity). */
   quantile(q: number): number | undefined {
-    if (this.samples.length === 0) return undefined;
+    return this.quantileOf(this.sorted(), q);
+  }
+
+  /**
+   * The sample in ascending order. A Float64Array sorts numerically in native code; Array#sort with a
+   * comparator called back into JS for every comparison and boxed each difference (measured: ~10 MB
+   * allocated by the comparator at the end of a 300k-event replay, which sorts every follower's sample).
+   */
+  private sorted(): Float64Array {
+    return Float64Array.from(this.samples).sort();
+  }
+
+  private quantileOf(sorted: Float64Array, q: number): number | undefined {
+    if (sorted.length === 0) return undefined;
     if (q <= 0) return this.min;
     if (q >= 1) return this.max;
-    const sorted = [...this.samples].sort((a, b) => a - b);
     const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
     return sorted[rank];
   }
 
   stats(): { count: number; min?: number; p50?: number; p99?: number; max?: number; mean?: number } {
     if (this.seen === 0) return { count: 0 };
+    const sorted = this.sorted();
     return {
       count: this.seen,
       min: this.min,
-      p50: this.quantile(0.5),
-      p99: this.quantile(0.99),
+      p50: this.quantileOf(sorted, 0.5),
+      p99: this.quantileOf(sorted, 0.99),
       max: this.max,
       mean: this.sum / this.seen,
     };

@@ -55,9 +55,19 @@ interface LeaderTerm extends TermSummary {
   pending: PendingCommit[];
   /** Sequence number of pending[0] (commits are numbered as advertised). */
   pendingBase: number;
-  /** Per follower: highest commit told, and the sequence number of the next pending commit to learn. */
-  told: Map<NodeId, { commit: number; cursor: number }>;
+  /**
+   * Per follower: highest commit told, and the sequence number of the next pending commit to learn.
+   * An array searched by id (a leader has a handful of followers): the minimum cursor is taken over
+   * it on every commit a follower learns, which over a Map allocated an iterator each time.
+   */
+  told: FollowerTold[];
   advertised: number;
+}
+
+interface FollowerTold {
+  id: NodeId;
+  commit: number;
+  cursor: number;
 }
 
 const MAX_PENDING = 1024;
@@ -207,7 +217,7 @@ export class SummaryBuilder {
       commitAtEnd: commit,
       pending: [],
       pendingBase: 0,
-      told: new Map(),
+      told: [],
       advertised: commit,
     };
     this.byTerm.set(term, lt);
@@ -224,8 +234,15 @@ export class SummaryBuilder {
   }
 
   private tellFollower(lt: LeaderTerm, follower: NodeId, commit: number, t: number): void {
-    let f = lt.told.get(follower);
-    if (!f) lt.told.set(follower, (f = { commit: lt.commitAtStart, cursor: lt.pendingBase }));
+    const told = lt.told;
+    let f: FollowerTold | undefined;
+    for (let i = 0; i < told.length; i++) {
+      if (told[i]!.id === follower) {
+        f = told[i];
+        break;
+      }
+    }
+    if (!f) told.push((f = { id: follower, commit: lt.commitAtStart, cursor: lt.pendingBase }));
     if (commit <= f.commit) return;
     f.commit = commit;
     let r = this.learn.get(follower);
@@ -243,9 +260,12 @@ export class SummaryBuilder {
     f.cursor = seq;
     // Drop commits every follower has learned.
     let minCursor = Infinity;
-    for (const g of lt.told.values()) if (g.cursor < minCursor) minCursor = g.cursor;
-    if (lt.told.size >= this.nodes.size - 1 && minCursor > lt.pendingBase) {
-      lt.pending.splice(0, minCursor - lt.pendingBase);
+    for (let i = 0; i < told.length; i++) if (told[i]!.cursor < minCursor) minCursor = told[i]!.cursor;
+    if (told.length >= this.nodes.size - 1 && minCursor > lt.pendingBase) {
+      // In place: splice would allocate an array of the removed commits.
+      const drop = minCursor - lt.pendingBase;
+      lt.pending.copyWithin(0, drop);
+      lt.pending.length -= drop;
       lt.pendingBase = minCursor;
     }
   }

@@ -61,4 +61,14 @@ describe('Reservoir', () => {
     // A uniform stream: the sampled median lands near the true one.
     expect(Math.abs(st.p50! - 50_000)).toBeLessThan(15_000);
   });
+
+  it('orders samples as numbers (not as text), fractions and negatives included', () => {
+    const r = new Reservoir(100);
+    for (const v of [100, 9, 10, -5, 2.5, 1000, 0.25, 30, 20, 3]) r.add(v);
+    // Sorted: -5, 0.25, 2.5, 3, 9, 10, 20, 30, 100, 1000
+    expect(r.quantile(0.1)).toBe(-5);
+    expect(r.quantile(0.3)).toBe(2.5);
+    expect(r.quantile(0.5)).toBe(9);
+    expect(r.stats()).toMatchObject({ count: 10, min: -5, p50: 9, p99: 1000, max: 1000 });
+  });
 });
