@@ -173,7 +173,9 @@ export class SummaryBuilder {
     lt.lastSeen = Math.max(lt.lastSeen, ev.t);
     lt.ledMs = lt.lastSeen - lt.since;
     if (ev.type === 'append') {
-      for (const e of ev.entries) {
+      const entries = ev.entries;
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
         if (e.term === ev.term && (lt.firstOwnIndex === undefined || e.index < lt.firstOwnIndex)) lt.firstOwnIndex = e.index;
       }
     }
