@@ -717,3 +717,72 @@ export function parseEventLine(lineStart: number, limit: number): RaftEvent | un
   ev.t = t;
   return ev;
 }
+
+/**
+ * One line of every shape RaftGuard's writers emit: each type with and without an id, message ids of
+ * every length the string builder has a case for, several entry counts, a time above 2^31 thousandths
+ * (the digit loop leaves small-integer arithmetic), a reject with a hint.
+ */
+export function primingLines(): string[] {
+  const lines: string[] = [];
+  const digits = '0123456789abcdef';
+  for (let len = 1; len <= 16; len++) {
+    const id = `n1>n2#${digits}`.slice(0, len);
+    lines.push(
+      `{"type":"append","t":3887275.577,"from":"n1","to":"n2","term":6711,"id":"${id}","prevIndex":78994,"prevTerm":6711,"entries":[{"index":78995,"term":6711,"kind":"data","digest":"${digits.slice(0, len)}","size":256}],"commit":78990}`,
+    );
+  }
+  const entry = (i: number, kind: string): string => `{"index":${i},"term":3,"kind":"${kind}","digest":"9f86d081884c7d65","size":0}`;
+  lines.push(
+    `{"type":"append","t":204.146,"from":"n2","to":"n1","term":1,"id":"n2>n1#5","prevIndex":0,"prevTerm":0,"entries":[],"commit":0}`,
+    `{"t":1.25,"from":"n1","to":"n2","term":3,"type":"append","prevIndex":4,"prevTerm":2,"commit":4,"entries":[${entry(5, 'noop')},${entry(6, 'data')}]}`,
+    `{"t":1.5,"from":"n1","to":"n2","term":3,"type":"append","prevIndex":4,"prevTerm":2,"commit":4,"entries":[${entry(5, 'data')},${entry(6, 'config')},${entry(7, 'data')}]}`,
+    '{"type":"append_resp","t":3887275.577,"from":"n3","to":"n5","term":6711,"id":"n5>n3#623516","success":true,"match":78994}',
+    '{"type":"append_resp","t":12,"from":"n3","to":"n5","term":6711,"success":false,"hint":78994}',
+    '{"type":"append_resp","t":12.5,"from":"n3","to":"n5","term":6711,"id":"n5>n3#7","success":true}',
+    '{"type":"heartbeat","t":2,"from":"n1","to":"n2","term":3,"commit":5}',
+    '{"type":"heartbeat_resp","t":2.5,"from":"n2","to":"n1","term":3,"id":"x"}',
+    '{"type":"vote","t":190.868,"from":"n2","to":"n4","term":1,"id":"n2>n4#3","lastIndex":0,"lastTerm":0,"pre":false}',
+    '{"type":"vote","t":190,"from":"n2","to":"n4","term":2,"lastIndex":9,"lastTerm":1,"pre":true}',
+    '{"type":"vote_resp","t":198.345,"from":"n4","to":"n2","term":1,"id":"n2>n4#3","granted":true,"pre":false}',
+    '{"type":"vote_resp","t":198,"from":"n4","to":"n2","term":1,"granted":false}',
+    '{"type":"snapshot","t":4,"from":"n1","to":"n3","term":4,"lastIndex":100,"lastTerm":4}',
+    '{"type":"snapshot_resp","t":4.5,"from":"n3","to":"n1","term":4,"success":true,"match":100}',
+    '{"type":"timeout_now","t":5,"from":"n1","to":"n2","term":4,"id":"n1>n2#9"}',
+  );
+  return lines;
+}
+
+let primed = false;
+
+/**
+ * Reads each priming line a few times, once per process, before the first real block. V8 compiles
+ * the parser for the paths it has seen run; a path first taken later (a message id one character
+ * longer than any before it, a time past 2^31 thousandths) throws the compiled parser away and it runs
+ * in the interpreter until it is compiled again. Measured on a 100k-event replay: 4 -> 1 such restarts
+ * of the parser, ~50 ms less in all, for ~10 ms spent here (inside the timed replay).
+ */
+export function primeFastPath(): void {
+  if (primed) return;
+  primed = true;
+  const block = Buffer.from(primingLines().join('\n'), 'latin1');
+  const savedBytes = bytes;
+  const savedView = view;
+  for (let round = 0; round < 16; round++) {
+    setBlock(block);
+    let p = 0;
+    while (p < block.length) {
+      const next = block.indexOf(NL, p);
+      const lineLimit = next < 0 ? block.length : next;
+      parseEventLine(p, block.length);
+      p = lineLimit + 1;
+    }
+  }
+  bytes = savedBytes;
+  view = savedView;
+  pos = 0;
+  end = 0;
+  // The node ids above are not a capture's: leave the id cache to the real ones.
+  nodeIds.length = 0;
+  nodeIdBytes.length = 0;
+}
