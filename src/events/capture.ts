@@ -5,7 +5,7 @@
 
 import { createReadStream, createWriteStream, existsSync, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import type { CaptureHeader, NodeId, RaftEvent } from './types.js';
-import { lineEnd, parseEventLine, primeFastPath, setBlock } from './fast-line.js';
+import { lineEnd, parseEventLine, setBlock } from './fast-line.js';
 import { isProblem, validateEvent, validateHeader } from './validate.js';
 
 export interface CaptureProblem {
@@ -63,7 +63,6 @@ export interface ReadCaptureOptions {
  * (missing, no header, unknown version); bad event lines go to `onProblem` and are skipped.
  */
 export async function readCapture(file: string, h: CaptureHandlers, opts: ReadCaptureOptions = {}): Promise<CaptureReadSummary> {
-  primeFastPath();
   const summary: CaptureReadSummary = {
     lines: 0,
     events: 0,

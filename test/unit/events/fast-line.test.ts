@@ -3,7 +3,7 @@
 // any line (the general path then reads it); it must never accept a line the general path rejects,
 // or read a value differently.
 import { describe, expect, it } from 'vitest';
-import { lineEnd, parseEventLine, primeFastPath, primingLines, setBlock } from '../../../src/events/fast-line.js';
+import { lineEnd, parseEventLine, setBlock } from '../../../src/events/fast-line.js';
 import { isProblem, validateEvent } from '../../../src/events/validate.js';
 import type { RaftEvent } from '../../../src/events/types.js';
 import { runSim, type BugSwitch } from '../../../src/sim/index.js';
@@ -133,21 +133,6 @@ describe('capture fast path', () => {
     // The scratch array for long entry lists is not shared between events.
     expect((fast(lines[15]!) as { entries: unknown[] }).entries).toHaveLength(3);
     expect((fast(lines[16]!) as { entries: unknown[] }).entries).not.toBe((fast(lines[16]!) as { entries: unknown[] }).entries);
-  });
-
-  it('primes on lines it takes, and priming leaves no state behind', () => {
-    // Priming is only worth its time if every line runs the fast path to the end.
-    for (const line of primingLines()) expect(check(line), line).toBe(true);
-    const line = '{"type":"heartbeat","t":10.5,"from":"a1","to":"a2","term":3,"commit":4}';
-    const before = general(line);
-    // The caller's block is kept: priming between two lines of a block does not lose the block.
-    const block = Buffer.from(`${line}\n${line}\n`, 'utf8');
-    setBlock(block);
-    expect(parseEventLine(0, block.length)).toStrictEqual(before);
-    primeFastPath(); // the first call in this process: it primes
-    expect(parseEventLine(line.length + 1, block.length)).toStrictEqual(before);
-    primeFastPath(); // once per process: the second call does nothing
-    expect(fast(line)).toStrictEqual(before);
   });
 
   it('declines what it does not cover, and what the general path rejects', () => {
