@@ -28,12 +28,6 @@ export class TermMap<V> {
     return undefined;
   }
 
-  has(term: number): boolean {
-    const ts = this.terms;
-    for (let i = ts.length - 1; i >= 0; i--) if (ts[i] === term) return true;
-    return false;
-  }
-
   /** Sets the record of `term` (a new term goes at the newest end). */
   set(term: number, record: V): void {
     const ts = this.terms;
@@ -59,21 +53,14 @@ export class TermMap<V> {
     return false;
   }
 
-  /** The lowest term held; Infinity when empty. */
-  minTerm(): number {
-    const ts = this.terms;
-    let min = Infinity;
-    for (let i = 0; i < ts.length; i++) if (ts[i]! < min) min = ts[i]!;
-    return min;
-  }
-
   /** Removes the lowest term and returns its record (undefined when empty). */
   deleteMin(): V | undefined {
-    const min = this.minTerm();
-    if (min === Infinity) return undefined;
-    const r = this.get(min);
-    this.delete(min);
-    return r;
+    const ts = this.terms;
+    if (ts.length === 0) return undefined;
+    let at = 0;
+    for (let i = 1; i < ts.length; i++) if (ts[i]! < ts[at]!) at = i;
+    ts.splice(at, 1);
+    return this.records.splice(at, 1)[0];
   }
 
   /** The i-th term in insertion order (0 = oldest), for loops that must not allocate. */
@@ -87,9 +74,5 @@ export class TermMap<V> {
 
   values(): V[] {
     return this.records.slice();
-  }
-
-  keys(): number[] {
-    return this.terms.slice();
   }
 }

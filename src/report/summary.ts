@@ -105,9 +105,11 @@ function typeSlot(type: string): number {
 }
 
 export class SummaryBuilder {
-  /** Leader terms by term, the newest maxTerms (see cluster/term-map.ts for why not a Map). */
+  /**
+   * Leader terms in the order they were first seen, the newest maxTerms (see cluster/term-map.ts for
+   * why not a Map); the report lists them in this order.
+   */
   private readonly byTerm = new TermMap<LeaderTerm>();
-  private readonly termOrder: number[] = [];
   private termsOmitted = 0;
   private readonly campaigns = new Set<string>();
   private campaignCount = 0;
@@ -223,13 +225,12 @@ export class SummaryBuilder {
       advertised: commit,
     };
     this.byTerm.set(term, lt);
-    this.termOrder.push(term);
     if (leader !== this.lastLeader) {
       if (this.lastLeader !== undefined) this.leaderChanges++;
       this.lastLeader = leader;
     }
-    while (this.termOrder.length > this.maxTerms) {
-      this.byTerm.delete(this.termOrder.shift()!);
+    while (this.byTerm.size > this.maxTerms) {
+      this.byTerm.delete(this.byTerm.termAt(0));
       this.termsOmitted++;
     }
     return lt;
@@ -282,8 +283,8 @@ export class SummaryBuilder {
   }
 
   build(): RunSummary {
-    const terms: TermSummary[] = this.termOrder.map((term) => {
-      const { pending: _p, pendingBase: _b, told: _t, advertised: _a, ...rest } = this.byTerm.get(term)!;
+    const terms: TermSummary[] = this.byTerm.values().map((lt) => {
+      const { pending: _p, pendingBase: _b, told: _t, advertised: _a, ...rest } = lt;
       return rest;
     });
     const commitLearnMs: RunSummary['commitLearnMs'] = {};
@@ -297,7 +298,7 @@ export class SummaryBuilder {
       terms,
       termsOmitted: this.termsOmitted,
       campaigns: this.campaignCount,
-      leaderTerms: this.termOrder.length + this.termsOmitted,
+      leaderTerms: this.byTerm.size + this.termsOmitted,
       leaderChanges: this.leaderChanges,
       commit: {
         first: this.firstCommit,
