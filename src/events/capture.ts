@@ -188,17 +188,13 @@ export async function readCapture(file: string, h: CaptureHandlers, opts: ReadCa
   // string was not one of the fast path's constants, and every optimized handler that compares
   // `type` was thrown back to the interpreter at the first read boundary (a 100k-event replay: 35 -> 18
   // deopts).
-  const carried = (tail: Buffer): Buffer => {
+  // Called only with bytes carried (carryBytes > 0), so the line is never empty.
+  const handleCarried = (tail: Buffer): void => {
     carry.push(tail);
     const b = carry.length === 1 ? carry[0]! : Buffer.concat(carry);
     carry.length = 0;
     carryBytes = 0;
-    return b;
-  };
-  const handleCarried = (tail: Buffer): void => {
-    const b = carried(tail);
-    if (b.length === 0) handleLine('');
-    else handleBlock(b, 0, b.length);
+    handleBlock(b, 0, b.length);
   };
 
   try {

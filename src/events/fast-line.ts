@@ -421,7 +421,7 @@ function readType(): number {
 /** The field bit of the `"key":` at `pos`, advancing past it; 0 = a key this path does not know. */
 function readKey(): number {
   if (pos + 4 > end) return 0;
-  // The first four bytes pick the candidate; `at` checks it whole.
+  // The first four bytes pick the candidate; `rest` checks the bytes after them.
   switch (view.getInt32(pos, true)) {
     case K_T.w0:
       return rest(K_T) ? F_T : 0;
@@ -513,13 +513,13 @@ function readEntry(): Entry | undefined {
   return (seen & F_SIZE) !== 0 ? { index, term, kind: kind!, size } : { index, term, kind: kind! };
 }
 
-/** Entries of the line being read past the second, before they are copied into an array of their own. */
+/** Entries of the line being read past the first, before they are copied into an array of their own. */
 const moreEntries: Entry[] = [];
 
 /**
- * The entries array, allocated at its exact length: one or two entries (nearly every append) in an
- * array literal, more through a scratch array and one slice. Pushing onto `[]` gave the array room for
- * 16 elements: 144 bytes of backing store for one entry, on every append the engine may keep.
+ * The entries array, allocated at its exact length: one entry (most appends) in an array literal,
+ * more through a scratch array and one slice. Pushing onto `[]` gave the array room for 16 elements:
+ * 144 bytes of backing store for one entry, on every append the engine may keep.
  */
 function readEntries(): Entry[] | undefined {
   if (bytes[pos] !== LBRACKET) return undefined;
@@ -533,14 +533,9 @@ function readEntries(): Entry[] | undefined {
   let c = bytes[pos++];
   if (c === RBRACKET) return [e0];
   if (c !== COMMA) return undefined;
-  const e1 = readEntry();
-  if (e1 === undefined) return undefined;
-  c = bytes[pos++];
-  if (c === RBRACKET) return [e0, e1];
-  if (c !== COMMA) return undefined;
   const more = moreEntries;
   more.length = 0;
-  more.push(e0, e1);
+  more.push(e0);
   for (;;) {
     const e = readEntry();
     if (e === undefined) break;
