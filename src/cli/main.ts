@@ -16,8 +16,8 @@ Run \`raftguard <command> --help\` for a command's options.`;
 type Command = (argv: string[], io: Io) => Promise<number>;
 
 // Each command is loaded when it is run: `replay` of a capture needs neither the relay, the dialects
-// nor the HTTP servers, and loading every command made the CLI start ~2x slower (measured ~140 vs ~70 ms
-// to import the replay path alone).
+// nor the HTTP servers. With this and replay's own lazy pcap import, `raftguard replay` of a 100-line
+// capture went from 0.39 to 0.22 s and from 71 to 56 MB peak RSS (measured, 3 runs each).
 const COMMANDS: Record<string, () => Promise<Command>> = {
   replay: async () => (await import('./replay.js')).replayCommand,
   run: async () => (await import('./run.js')).runCommand,

@@ -273,8 +273,7 @@ export function formatReport(r: ReplayResult): string {
     const fs = r.findings.filter((f) => f.severity === sev);
     if (!fs.length) continue;
     out += `\n${sev.toUpperCase()}\n`;
-    for (let i = 0; i < fs.length; i++) {
-      const f = fs[i]!;
+    for (const f of fs) {
       out += `  ${f.code} ${f.name} at ${ms(f.t)}${f.term !== undefined ? `, term ${f.term}` : ''}, nodes ${f.nodes.join(', ')}\n`;
       out += `    ${f.message}\n`;
       out += `    → ${f.recommendation}\n`;
