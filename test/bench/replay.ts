@@ -25,8 +25,18 @@ const ROUNDS = Number(arg('rounds', '5'));
 /** Node binaries the replays run under: this one first, then any --also-node, with their versions. */
 const RUNTIMES = [process.execPath, ...arg('also-node', '').split(',').filter((p) => p !== '')].map((bin) => ({
   bin,
-  version: bin === process.execPath ? process.version : execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim(),
+  version: bin === process.execPath ? process.version : runtimeVersion(bin),
 }));
+function runtimeVersion(bin: string): string {
+  try {
+    const v = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
+    if (/^v\d+\./.test(v)) return v;
+    throw new Error(`it printed ${JSON.stringify(v.slice(0, 80))} for --version`);
+  } catch (err) {
+    console.error(`bench:replay: --also-node ${bin}: expected a Node binary (${(err as Error).message})`);
+    process.exit(2);
+  }
+}
 const child = fileURLToPath(new URL('./replay-child.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'rg-bench-replay-'));
 
