@@ -41,6 +41,8 @@ const child = fileURLToPath(new URL('./replay-child.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'rg-bench-replay-'));
 
 interface Row {
+  /** Index into RUNTIMES. */
+  runtime: number;
   node: string;
   events: number;
   eventsPerSec: number;
@@ -94,15 +96,16 @@ try {
   const best = new Map<string, { ms: number; events: number; peak: number; critical: number; all: number[] }>();
   for (let r = 0; r < ROUNDS; r++) {
     calibrate();
-    for (const rt of RUNTIMES) {
+    for (let k = 0; k < RUNTIMES.length; k++) {
       for (const { size, file } of files) {
-        const out = JSON.parse(execFileSync(rt.bin, [child, file], { encoding: 'utf8', maxBuffer: 1 << 20 }).trim()) as {
+        const out = JSON.parse(execFileSync(RUNTIMES[k]!.bin, [child, file], { encoding: 'utf8', maxBuffer: 1 << 20 }).trim()) as {
           events: number;
           ms: number;
           peakRssMB: number;
           critical: number;
         };
-        const key = `${rt.version} ${size}`;
+        // By position, not version: two binaries of one version stay two runtimes.
+        const key = `${k} ${size}`;
         const prev = best.get(key);
         best.set(key, {
           ms: prev ? Math.min(prev.ms, out.ms) : out.ms,
@@ -114,12 +117,12 @@ try {
       }
     }
   }
-  for (const rt of RUNTIMES) {
+  for (let k = 0; k < RUNTIMES.length; k++) {
     for (const { size, file, genSec } of files) {
-      const b = best.get(`${rt.version} ${size}`)!;
+      const b = best.get(`${k} ${size}`)!;
       const sorted = [...b.all].sort((x, y) => x - y);
       const medianMs = sorted[(sorted.length - 1) >> 1]!;
-      rows.push({ node: rt.version, events: b.events, eventsPerSec: Math.round(b.events / (b.ms / 1000)), eventsPerSecMedian: Math.round(b.events / (medianMs / 1000)), peakRssMB: Math.round(b.peak * 10) / 10, fileMB: Math.round(statSync(file).size / 1e6), genSec: Math.round(genSec * 10) / 10, critical: b.critical });
+      rows.push({ runtime: k, node: RUNTIMES[k]!.version, events: b.events, eventsPerSec: Math.round(b.events / (b.ms / 1000)), eventsPerSecMedian: Math.round(b.events / (medianMs / 1000)), peakRssMB: Math.round(b.peak * 10) / 10, fileMB: Math.round(statSync(file).size / 1e6), genSec: Math.round(genSec * 10) / 10, critical: b.critical });
     }
   }
 } finally {
@@ -132,10 +135,10 @@ for (const r of rows) {
   console.log(`${r.node.padEnd(10)} ${String(r.events).padEnd(11)} ${String(r.fileMB).padEnd(8)} ${String(r.eventsPerSec).padEnd(11)} ${String(r.eventsPerSecMedian).padEnd(11)} ${String(r.peakRssMB).padEnd(12)} ${String(r.critical).padEnd(9)} ${r.genSec}`);
 }
 console.log(`machine: a JS byte-sum loop runs at ${nsPerByte.toFixed(2)} ns/byte, JSON.parse of a capture line takes ${nsPerParse.toFixed(0)} ns (best of ${ROUNDS * 3}, under ${process.version})`);
-for (const rt of RUNTIMES) {
-  const own = rows.filter((r) => r.node === rt.version);
+for (let k = 0; k < RUNTIMES.length; k++) {
+  const own = rows.filter((r) => r.runtime === k);
   if (own.length < 2) continue;
   const growth = own[own.length - 1]!.peakRssMB / own[0]!.peakRssMB - 1;
-  console.log(`peak RSS growth ${own[0]!.events} → ${own[own.length - 1]!.events} events under ${rt.version}: ${(growth * 100).toFixed(1)}%`);
+  console.log(`peak RSS growth ${own[0]!.events} → ${own[own.length - 1]!.events} events under ${RUNTIMES[k]!.version}: ${(growth * 100).toFixed(1)}%`);
 }
 for (const r of rows) console.log(JSON.stringify({ name: 'replay', node: r.node, events: r.events, eventsPerSec: r.eventsPerSec, eventsPerSecMedian: r.eventsPerSecMedian, peakRssMB: r.peakRssMB, machineNsPerByte: Math.round(nsPerByte * 100) / 100, machineJsonParseNs: Math.round(nsPerParse) }));
