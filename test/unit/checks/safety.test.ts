@@ -1,7 +1,7 @@
 // Critical checks RG001–RG009: each must fire on a real violation (with the proving events) and
 // stay silent on the trap that looks like one.
 import { describe, expect, it } from 'vitest';
-import type { RaftEvent } from '../../../src/events/types.js';
+import type { AppendEvent, RaftEvent } from '../../../src/events/types.js';
 import { app, codes, grant, hb, ok, only, range, replicate, run, vote } from './helpers.js';
 
 const N = { nodes: ['n1', 'n2', 'n3'] };
@@ -81,6 +81,18 @@ describe('RG004 committed-entry-overwritten', () => {
     expect(f).toHaveLength(1);
     expect(f[0].details).toMatchObject({ index: 5, committedTerm: 2, newTerm: 3 });
     expect(f[0].evidence[1].event?.from).toBe('n2');
+  });
+  it('proves the commit with a real append of the committing leader that covers the index, after its commit moved on', () => {
+    // Index 2 is committed early (commit 2), then the leader's commit moves on to 8 in steps; the
+    // proof of index 2 is the leader's widest commit message, which covers it too.
+    const ev = [...replicate(0, 'n1', ['n2', 'n3'], 2, 0, 0, 8, 0), app(100, 'n2', 'n3', 3, 1, 2, [[2, 3]], 1)];
+    const f = only(run(ev).findings, 'RG004');
+    expect(f).toHaveLength(1);
+    expect(f[0].details).toMatchObject({ index: 2, committedTerm: 2, newTerm: 3 });
+    const proof = f[0].evidence[0].event as AppendEvent;
+    expect(ev).toContain(proof); // one of the observed events, not a reconstruction
+    expect(proof).toMatchObject({ type: 'append', from: 'n1', term: 2 });
+    expect(proof.commit).toBeGreaterThanOrEqual(2);
   });
   it('trap: a stale leader of an older term still sends its overwritten uncommitted entry', () => {
     const ev: RaftEvent[] = [
