@@ -12,7 +12,9 @@
 // quarter of the reader's profile (Buffer#latin1Slice); whole replay x1.014-1.036 without it.
 //
 // Contract: parseEventLine returns an event only when `validateEvent(JSON.parse(line))` would
-// accept the line and return an equal event (same fields and values; keys in this file's order).
+// accept the line and return an equal event: the same fields with the same values, plus the
+// contract's other fields present as undefined (one shape for every event; see parseEventLine), so
+// JSON.stringify writes both the same way.
 // For anything else (a key it does not know, a value of the wrong type, an escape, an exponent,
 // whitespace, a problem validateEvent would report) it returns undefined and the reader takes the
 // general path, which also words the error. test/unit/events/fast-line.test.ts checks the contract
@@ -159,9 +161,9 @@ var pos = 0;
 var end = 0;
 
 /**
- * What each event literal holds in `t` until the parsed time is stored there. An event is read by
- * code that sees a dozen event shapes (the view, every check, the summary), and V8 reads a property
- * of an object whose shape it cannot predict through a generic handler; a field that only ever held
+ * What the event literal holds in `t` until the parsed time is stored there. Events also come from
+ * the general path, the dialects and the simulator in shapes of their own, and code that sees more
+ * than a few shapes reads a property through V8's generic handler; a field that only ever held
  * numbers is stored as a double, and each such generic read of it allocated a fresh 16-byte number
  * (measured: the summary's one `ev.t > lastT` allocated 32 bytes per event). Created with a non-number
  * there, the field holds a reference to one number allocated with the event, which reads return as is.
@@ -657,58 +659,36 @@ export function parseEventLine(lineStart: number, limit: number): RaftEvent | un
   }
   if (pos !== end && bytes[pos] !== NL) return undefined;
   if ((seen & REQUIRED[type]!) !== REQUIRED[type] || (seen & ~ALLOWED[type]!) !== 0) return undefined;
-  // prevIndex/lastIndex, prevTerm/lastTerm and success/granted share locals: no type allows both of a pair.
-  const hasId = (seen & F_ID) !== 0;
-  let ev: RaftEvent;
-  switch (type) {
-    case T_APPEND: {
-      const es = entries!;
-      for (let i = 0; i < es.length; i++) if (es[i]!.index !== a + 1 + i) return undefined;
-      ev = hasId
-        ? { type: 'append', t: T_UNSET, from: from!, to: to!, term, id, prevIndex: a, prevTerm: b, entries: es, commit }
-        : { type: 'append', t: T_UNSET, from: from!, to: to!, term, prevIndex: a, prevTerm: b, entries: es, commit };
-      break;
-    }
-    case T_APPEND_RESP:
-    case T_SNAPSHOT_RESP: {
-      const name = TYPE_NAMES[type] as 'append_resp';
-      // A success with match and no hint (nearly every response) as one literal: a property added
-      // after the literal goes to a separate property array (40 bytes more per event).
-      if ((seen & (F_MATCH | F_HINT)) === F_MATCH) {
-        ev = hasId
-          ? { type: name, t: T_UNSET, from: from!, to: to!, term, id, success: flag, match }
-          : { type: name, t: T_UNSET, from: from!, to: to!, term, success: flag, match };
-        break;
-      }
-      const r = hasId ? { type: name, t: T_UNSET, from: from!, to: to!, term, id, success: flag } : { type: name, t: T_UNSET, from: from!, to: to!, term, success: flag };
-      if ((seen & F_MATCH) !== 0) (r as { match?: number }).match = match;
-      if ((seen & F_HINT) !== 0) (r as { hint?: number }).hint = hint;
-      ev = r;
-      break;
-    }
-    case T_HEARTBEAT:
-      ev = hasId ? { type: 'heartbeat', t: T_UNSET, from: from!, to: to!, term, id, commit } : { type: 'heartbeat', t: T_UNSET, from: from!, to: to!, term, commit };
-      break;
-    case T_VOTE:
-      ev = hasId
-        ? { type: 'vote', t: T_UNSET, from: from!, to: to!, term, id, lastIndex: a, lastTerm: b, pre }
-        : { type: 'vote', t: T_UNSET, from: from!, to: to!, term, lastIndex: a, lastTerm: b, pre };
-      break;
-    case T_VOTE_RESP:
-      ev = hasId
-        ? { type: 'vote_resp', t: T_UNSET, from: from!, to: to!, term, id, granted: flag, pre }
-        : { type: 'vote_resp', t: T_UNSET, from: from!, to: to!, term, granted: flag, pre };
-      break;
-    case T_SNAPSHOT:
-      ev = hasId
-        ? { type: 'snapshot', t: T_UNSET, from: from!, to: to!, term, id, lastIndex: a, lastTerm: b }
-        : { type: 'snapshot', t: T_UNSET, from: from!, to: to!, term, lastIndex: a, lastTerm: b };
-      break;
-    default: {
-      const name = TYPE_NAMES[type] as 'heartbeat_resp';
-      ev = hasId ? { type: name, t: T_UNSET, from: from!, to: to!, term, id } : { type: name, t: T_UNSET, from: from!, to: to!, term };
-    }
+  if (type === T_APPEND) {
+    const es = entries!;
+    for (let i = 0; i < es.length; i++) if (es[i]!.index !== a + 1 + i) return undefined;
   }
+  // Every event in one shape: all the contract's fields, in the writers' order, those the line did
+  // not carry left undefined (JSON.stringify drops them, so the event writes back as the same line).
+  // The view, every check and the summary read events of every type through the same code; with one
+  // shape per type (a dozen in all) each of those reads went through V8's megamorphic handler, with
+  // one shape they are monomorphic loads (measured: replay of 1M simulator events x1.07-1.08).
+  // prevIndex/lastIndex, prevTerm/lastTerm and success/granted share locals: no type allows both of a pair.
+  const last = type === T_VOTE || type === T_SNAPSHOT;
+  const ev = {
+    type: TYPE_NAMES[type]!,
+    t: T_UNSET,
+    from: from!,
+    to: to!,
+    term,
+    id: (seen & F_ID) !== 0 ? id : undefined,
+    prevIndex: type === T_APPEND ? a : undefined,
+    prevTerm: type === T_APPEND ? b : undefined,
+    entries,
+    commit: (seen & F_COMMIT) !== 0 ? commit : undefined,
+    success: (seen & F_SUCCESS) !== 0 ? flag : undefined,
+    match: (seen & F_MATCH) !== 0 ? match : undefined,
+    hint: (seen & F_HINT) !== 0 ? hint : undefined,
+    lastIndex: last ? a : undefined,
+    lastTerm: last ? b : undefined,
+    granted: (seen & F_GRANTED) !== 0 ? flag : undefined,
+    pre: type === T_VOTE || type === T_VOTE_RESP ? pre : undefined, // false when absent, as validateEvent reads it
+  } as unknown as RaftEvent;
   ev.t = t;
   return ev;
 }
