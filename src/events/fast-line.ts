@@ -420,25 +420,6 @@ function readType(): number {
   return 0;
 }
 
-/** The field bit of the entry key `"key":` at `pos`, advancing past it; 0 = a key this path does not know. */
-function readEntryKey(): number {
-  if (pos + 4 > end) return 0;
-  // The first four bytes pick the candidate; `rest` checks the bytes after them.
-  switch (view.getInt32(pos, true)) {
-    case K_INDEX.w0:
-      return rest(K_INDEX) ? F_INDEX : 0;
-    case K_TERM.w0:
-      return rest(K_TERM) ? F_TERM : 0;
-    case K_KIND.w0:
-      return rest(K_KIND) ? F_KIND : 0;
-    case K_DIGEST.w0:
-      return rest(K_DIGEST) ? F_DIGEST : 0;
-    case K_SIZE.w0:
-      return rest(K_SIZE) ? F_SIZE : 0;
-  }
-  return 0;
-}
-
 function readKind(): EntryKind | undefined {
   if (atValue(V_DATA)) return 'data';
   if (atValue(V_NOOP)) return 'noop';
@@ -459,27 +440,32 @@ function readEntry(): Entry | undefined {
   let digest: string | undefined;
   let size = -1;
   for (;;) {
-    const bit = readEntryKey();
-    switch (bit) {
-      case F_INDEX:
-        if ((index = readIndex()) < 0) return undefined;
+    // One dispatch per key, as in parseEventLine.
+    if (pos + 4 > end) return undefined;
+    switch (view.getInt32(pos, true)) {
+      case K_INDEX.w0:
+        if (!rest(K_INDEX) || (index = readIndex()) < 0) return undefined;
+        seen |= F_INDEX;
         break;
-      case F_TERM:
-        if ((term = readIndex()) < 0) return undefined;
+      case K_TERM.w0:
+        if (!rest(K_TERM) || (term = readIndex()) < 0) return undefined;
+        seen |= F_TERM;
         break;
-      case F_KIND:
-        if ((kind = readKind()) === undefined) return undefined;
+      case K_KIND.w0:
+        if (!rest(K_KIND) || (kind = readKind()) === undefined) return undefined;
+        seen |= F_KIND;
         break;
-      case F_DIGEST:
-        if ((digest = readString()) === undefined) return undefined;
+      case K_DIGEST.w0:
+        if (!rest(K_DIGEST) || (digest = readString()) === undefined) return undefined;
+        seen |= F_DIGEST;
         break;
-      case F_SIZE:
-        if ((size = readIndex()) < 0) return undefined;
+      case K_SIZE.w0:
+        if (!rest(K_SIZE) || (size = readIndex()) < 0) return undefined;
+        seen |= F_SIZE;
         break;
       default:
         return undefined;
     }
-    seen |= bit;
     const c = bytes[pos++];
     if (c === RBRACE) break;
     if (c !== COMMA) return undefined;
