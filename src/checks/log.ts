@@ -38,13 +38,13 @@ export const RG009X: CodeInfo = {
 
 export class LogDetector implements Detector {
   readonly codes = [RG003, RG004, RG009X];
-  readonly entries: EntryWindow<AppendEvent>;
+  readonly entries: EntryWindow;
 
   constructor(
     private readonly ledger: FindingLedger,
     logWindow: number,
   ) {
-    this.entries = new EntryWindow<AppendEvent>(logWindow);
+    this.entries = new EntryWindow(logWindow);
   }
 
   onEvent(e: RaftEvent, view: ClusterView): Finding[] | undefined {
@@ -60,16 +60,17 @@ export class LogDetector implements Detector {
         if (typeof d !== 'string' || d === '' || !isIndex(en.index) || !isIndex(en.term) || en.term > e.term) continue;
         const other = this.entries.observe(en.index, en.term, d, e);
         if (other && this.ledger.claim(`RG003|${en.index}|${en.term}`)) {
+          const first = other.ev;
           out = push(
             out,
             makeFinding(
               RG003,
               view.now,
               en.term,
-              uniq([other.ev.from, e.from]),
+              uniq([first.from, e.from]),
               `Entry ${en.index} of term ${en.term} was sent with two different payloads (digest ${other.digest} vs ${d}).`,
               [
-                ev(`${other.ev.from} sent entry ${en.index} term ${en.term} with digest ${other.digest}`, other.ev),
+                ev(`${first.from} sent entry ${en.index} term ${en.term} with digest ${other.digest}`, first),
                 ev(`${e.from} sent entry ${en.index} term ${en.term} with digest ${d}`, e),
               ],
               { index: en.index, entryTerm: en.term, digests: [other.digest, d] },

@@ -3,6 +3,9 @@
 // bounded by the window, never by log length. Indices older than the window are forgotten, which
 // only ever makes the checks quieter (they need both facts to prove anything).
 
+import type { AppendEvent, Entry } from '../events/types.js';
+import { appendFromFields } from '../events/fast-line.js';
+
 /**
  * index -> term (and an optional reference) for the most recent `size` indices.
  *
@@ -84,18 +87,66 @@ export class TermWindow<R = unknown> {
   }
 }
 
-/** Digest window for log matching: index -> (term, digest, event) for the newest version per slot. */
-export interface EntrySeen<E> {
-  term: number;
-  digest: string;
-  ev: E;
+/**
+ * What the digest window remembers of an (index, term): the entry's digest, and the first append
+ * that carried it (the evidence if another digest turns up). The append is kept as its contract
+ * fields, not the object: every new index keeps one for a whole window of indices, long enough to
+ * be copied out of V8's young generation and promoted, and the objects (with their entries array,
+ * time and id) were ~21 of the 33 MB promoted per 1M simulator events (measured). Kept as fields,
+ * the entry and id stay; `ev` rebuilds the append in the capture fast path's shape (for an append
+ * that path read, equal to the original field for field; for one from elsewhere, its contract
+ * fields).
+ */
+export class EntrySeen {
+  term = 0;
+  digest = '';
+  private t = 0;
+  private from = '';
+  private to = '';
+  private evTerm = 0;
+  private id: string | undefined = undefined;
+  private prevIndex = 0;
+  private prevTerm = 0;
+  private commit = 0;
+  /** The append's only entry, or (for an append of several) its entries array. */
+  private entry: Entry | undefined = undefined;
+  private entries: Entry[] | undefined = undefined;
+
+  set(term: number, digest: string, ev: AppendEvent): this {
+    this.term = term;
+    this.digest = digest;
+    this.t = ev.t;
+    this.from = ev.from;
+    this.to = ev.to;
+    this.evTerm = ev.term;
+    this.id = ev.id;
+    this.prevIndex = ev.prevIndex;
+    this.prevTerm = ev.prevTerm;
+    this.commit = ev.commit;
+    const list = ev.entries;
+    if (list.length === 1) {
+      this.entry = list[0];
+      this.entries = undefined;
+    } else {
+      this.entry = undefined;
+      this.entries = list;
+    }
+    return this;
+  }
+
+  /** The append that carried the entry (rebuilt; see the class comment). */
+  get ev(): AppendEvent {
+    const entries = this.entry !== undefined ? [this.entry] : this.entries!;
+    return appendFromFields(this.t, this.from, this.to, this.evTerm, this.id, this.prevIndex, this.prevTerm, entries, this.commit);
+  }
 }
 
-export class EntryWindow<E> {
+/** Digest window for log matching: index -> (term, digest, first append) for the newest version per slot. */
+export class EntryWindow {
   private readonly idx: Float64Array;
-  private readonly rec: (EntrySeen<E> | undefined)[];
+  private readonly rec: (EntrySeen | undefined)[];
   /** Same index with a different term (an overwritten uncommitted entry): kept aside, capped. */
-  private readonly other = new Map<string, EntrySeen<E>>();
+  private readonly other = new Map<string, EntrySeen>();
   private readonly otherCap: number;
   readonly size: number;
   used = 0;
@@ -103,7 +154,7 @@ export class EntryWindow<E> {
   constructor(size: number) {
     this.size = Math.max(1, Math.floor(size));
     this.idx = new Float64Array(this.size).fill(-1);
-    this.rec = new Array<EntrySeen<E> | undefined>(this.size);
+    this.rec = new Array<EntrySeen | undefined>(this.size);
     this.otherCap = Math.max(16, Math.min(1024, this.size));
   }
 
@@ -112,10 +163,10 @@ export class EntryWindow<E> {
   }
 
   /**
-   * Records (index, term, digest). Returns the earlier record with the same index and term but a
-   * different digest, if any (a log-matching violation); undefined otherwise.
+   * Records (index, term, digest) carried by `ev`. Returns the earlier record with the same index
+   * and term but a different digest, if any (a log-matching violation); undefined otherwise.
    */
-  observe(index: number, term: number, digest: string, ev: E): EntrySeen<E> | undefined {
+  observe(index: number, term: number, digest: string, ev: AppendEvent): EntrySeen | undefined {
     const s = index % this.size;
     const held = this.idx[s];
     if (held > index) return undefined; // older than the window
@@ -126,19 +177,14 @@ export class EntryWindow<E> {
       const o = this.other.get(key);
       if (o) return o.digest === digest ? undefined : o;
       if (this.other.size >= this.otherCap) this.other.clear();
-      this.other.set(key, { term, digest, ev });
+      this.other.set(key, new EntrySeen().set(term, digest, ev));
       return undefined;
     }
     if (held < 0) this.used++;
     this.idx[s] = index;
     const r = this.rec[s];
-    if (r) {
-      r.term = term;
-      r.digest = digest;
-      r.ev = ev;
-    } else {
-      this.rec[s] = { term, digest, ev };
-    }
+    if (r) r.set(term, digest, ev);
+    else this.rec[s] = new EntrySeen().set(term, digest, ev);
     return undefined;
   }
 }
