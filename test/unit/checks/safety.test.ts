@@ -57,6 +57,21 @@ describe('RG003 log-matching', () => {
     expect(f).toHaveLength(1);
     expect(f[0].details).toMatchObject({ index: 5, entryTerm: 2, digests: ['aa', 'bb'] });
   });
+  it('gives as evidence the two appends as observed, the first one rebuilt from what the window kept of it', () => {
+    // The first append carries three entries (the window keeps its entries array) and an id; the
+    // second carries one (the window keeps the entry itself).
+    const first = { ...app(0, 'n1', 'n2', 2, 4, 2, [[5, 2, 'aa'], [6, 2, 'cc'], [7, 2, 'dd']], 3), id: 'n1>n2#9' };
+    const second = app(1, 'n1', 'n3', 2, 6, 2, [[7, 2, 'ee']], 3);
+    const single = app(3, 'n1', 'n3', 2, 7, 2, [[8, 2, 'ff']], 3);
+    const f = only(run([first, second, app(2, 'n1', 'n2', 2, 4, 2, [[5, 2, 'bb']], 3), single, app(4, 'n1', 'n2', 2, 7, 2, [[8, 2, 'gg']], 3)]).findings, 'RG003');
+    expect(f.map((x) => x.details?.index)).toEqual([7, 5, 8]);
+    expect(f[2].evidence[0].event).toEqual(single);
+    expect(f[2].evidence[0].event).not.toBe(single);
+    expect(f[0].evidence[0].event).toEqual(first);
+    expect(f[0].evidence[1].event).toBe(second);
+    expect(f[1].evidence[0].event).toEqual(first);
+    expect(JSON.parse(JSON.stringify(f[1].evidence[0].event))).toEqual(JSON.parse(JSON.stringify(first)));
+  });
   it('trap: a new leader overwrites an uncommitted entry at the same index with another term (Figure 7)', () => {
     const { findings } = run([
       app(0, 'n1', 'n2', 2, 0, 0, range(1, 3, 2), 0),
