@@ -4,8 +4,8 @@
 //
 // Why: JSON.parse builds each object key by key through generic property transitions, and
 // validateEvent then reads every field back. Here a key is recognised by comparing its bytes four
-// at a time, values are read straight from the bytes into locals, and each event is one object
-// literal of a fixed shape per type. The block is never decoded to a string: the parse itself finds
+// at a time, values are read straight from the bytes into locals, and every event is one object
+// literal of a single shape (see parseEventLine). The block is never decoded to a string: the parse itself finds
 // where the line ends (a line is `{…}` followed by a newline), and the few string values are built
 // from their bytes (ASCII only; a string with any other byte takes the general path, which decodes
 // UTF-8). Decoding each 1 MiB read to text only to find newlines and slice short strings was a
@@ -173,7 +173,8 @@ const T_UNSET = undefined as unknown as number;
 /**
  * An append in the shape parseEventLine gives every event, from its contract fields: what code that
  * keeps an append for a long time stores instead of the object (see EntryWindow). For an append the
- * fast path read, it equals the original field for field.
+ * fast path read, it equals the original field for field (the same literal as parseEventLine's;
+ * test/unit/events/fast-line.test.ts checks that they agree key for key).
  */
 export function appendFromFields(t: number, from: string, to: string, term: number, id: string | undefined, prevIndex: number, prevTerm: number, entries: Entry[], commit: number): AppendEvent {
   const ev = {
