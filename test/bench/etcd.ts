@@ -13,12 +13,13 @@
 // throughputRatio pools all rounds; medianRoundRatio is the median (nearest rank) of the per-round ratios (each round
 // pairs the variants seconds apart, so it is less sensitive to one slow minute of the machine).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/demo/cluster.js';
+import { cpuSeconds, cpuTimes, pct } from './measure.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -62,20 +63,6 @@ interface Cluster {
   adminUrl?: string;
   etcdPids: number[];
 }
-
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number | undefined): number {
-  const t = cpuTimes(pid);
-  return t.user + t.sys;
-}
-function cpuTimes(pid: number | undefined): { user: number; sys: number } {
-  if (pid === undefined) return { user: 0, sys: 0 };
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the ")" closing the command name: state is field 3, utime 14, stime 15.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK };
-}
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /** Sum of raftguard_messages_total (decoded Raft messages) from the admin API's /metrics. */
 function messagesDecoded(adminUrl: string | undefined): Promise<number> {
@@ -242,10 +229,6 @@ async function round(c: Cluster, clients: number, seconds: number): Promise<Roun
   agent.destroy();
   const messages = (await messagesDecoded(c.adminUrl)) - msg0;
   return { calls, secs, lat, proxyCpu, proxySys, etcdCpu: etcdCpuUsed, messages };
-}
-
-function pct(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 }
 
 const round3 = (x: number, k = 1000): number => Math.round(x * k) / k;
