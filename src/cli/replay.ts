@@ -8,7 +8,7 @@ import type { CaptureHeader, Finding, RaftEvent, Severity } from '../events/type
 import { SEVERITY_RANK } from '../events/types.js';
 import { createEngine, type Thresholds } from '../engine.js';
 import { step } from '../runtime/step.js';
-import { limitHeapGrowth } from '../runtime/heap.js';
+import { tuneHeapForReplay } from '../runtime/heap.js';
 import { SummaryBuilder, type RunSummary } from '../report/summary.js';
 import { ConfigError, loadReplayConfig } from '../config/load.js';
 import { UsageError, type Io } from './io.js';
@@ -167,8 +167,9 @@ export async function replayCommand(argv: string[], io: Io): Promise<number> {
   const failOn = args.values['fail-on'] as string;
   if (!(failOn in SEVERITY_RANK)) throw new UsageError(`--fail-on: expected critical, warning or info, got "${failOn}"\n${REPLAY_USAGE}`);
   // A replay is a batch run with a small, flat live heap: keep V8's old generation near it, so peak
-  // RSS does not depend on the capture's length (src/runtime/heap.ts says why and what it costs).
-  limitHeapGrowth();
+  // RSS does not depend on the capture's length, and let the young generation reach its full size at
+  // once (src/runtime/heap.ts says why and what each costs).
+  tuneHeapForReplay();
   const pcap = args.values.pcap;
   if (pcap !== undefined) return pcapCommand(pcap, args.values, failOn as Severity, io);
   if (args.positionals.length !== 1) throw new UsageError(`expected exactly one capture FILE, got ${args.positionals.length}\n${REPLAY_USAGE}`);
