@@ -24,7 +24,7 @@
 
 import { setFlagsFromString } from 'node:v8';
 
-/** What `raftguard replay` sets (name without dashes, value). */
+/** What `raftguard replay` sets: flag name without the leading dashes, value. */
 export const REPLAY_V8_FLAGS: ReadonlyArray<readonly [name: string, value: number]> = [
   // Growing factor 1 + 100/100 = 2 (V8's own is dynamic, between 1.1 and 4).
   ['heap-growing-percent', 100],

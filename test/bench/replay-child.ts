@@ -1,6 +1,6 @@
 // One replay in a fresh process, so its peak RSS is its own: `node replay-child.js FILE`.
 // Runs the CLI's own command (`raftguard replay --json FILE`, with everything it sets up, such as the
-// heap growth limit of src/runtime/heap.ts), reading its output instead of printing it.
+// heap settings of src/runtime/heap.ts), reading its output instead of printing it.
 // Prints one JSON line: {"events":…,"ms":…,"peakRssMB":…,"findings":…,"critical":…,"exitCode":…}.
 import { replayCommand } from '../../src/cli/replay.js';
 
