@@ -19,12 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/demo/cluster.js';
-import { cpuSeconds, cpuTimes, pct } from './measure.js';
+import { arg, cpuSeconds, cpuTimes, pct } from './support.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
-}
 const ROUNDS = Number(arg('rounds', '5'));
 const SECONDS = Number(arg('seconds', '4'));
 /**

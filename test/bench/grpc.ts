@@ -9,11 +9,8 @@ import * as grpc from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { arg, stopChildren } from './support.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
-}
 const ROUNDS = Number(arg('rounds', '5'));
 const SECONDS = Number(arg('seconds', '3'));
 const CONCURRENCY = arg('concurrency', '1,16').split(',').map(Number);
@@ -202,9 +199,8 @@ for (const concurrency of CONCURRENCY) {
     }),
   );
 }
+for (const s of stubs) s.close();
+await stopChildren(children);
+await new Promise<void>((r) => server.tryShutdown(() => r()));
 console.log('');
 for (const l of lines) console.log(l);
-
-for (const s of stubs) s.close();
-killChildren();
-await new Promise<void>((r) => server.tryShutdown(() => r()));

@@ -14,11 +14,8 @@ import { converged, killAfterCommit, sleep, until } from '../../src/demo/scenari
 import { DEMO_THRESHOLDS, DEMO_TIMING, demoNoopConfig } from '../../src/cli/demo.js';
 import { createLogger } from '../../src/sinks/log.js';
 import type { AppendEvent, NoopEvent, RaftEvent } from '../../src/events/types.js';
+import { arg } from './support.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
-}
 const KILLS = Number(arg('kills', '20'));
 const WINDOW_MS = Number(arg('window', '3000'));
 

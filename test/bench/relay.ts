@@ -15,12 +15,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { cpuTimes, pct } from './measure.js';
+import { arg, cpuTimes, pct, stopChildren } from './support.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
-}
 const ROUNDS = Number(arg('rounds', '5'));
 const SECONDS = Number(arg('seconds', '3'));
 const CONNECTIONS = arg('connections', '1,32').split(',').map(Number);
@@ -167,8 +163,7 @@ try {
     );
   }
 } finally {
-  // The relays print their stats on the way out: let them, so the JSON lines come last.
-  await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : (c.once('exit', r), c.kill('SIGTERM'))))));
+  await stopChildren(children);
   echo.close();
 }
 for (const l of lines) console.log(l);

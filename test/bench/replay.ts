@@ -15,11 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSimCapture } from '../../src/sim/index.js';
+import { arg } from './support.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
-}
 const SIZES = arg('sizes', '1000000,4000000').split(',').map(Number);
 const ROUNDS = Number(arg('rounds', '5'));
 /** Node binaries the replays run under: this one first, then any --also-node, with their versions. */
