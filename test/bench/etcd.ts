@@ -9,9 +9,11 @@
 // Usage (after `npm run build`): node dist/test/bench/etcd.js [--rounds 5] [--seconds 4] [--clients 1,32] [--data-root DIR] [--warmup-rounds 1]
 //   [--cpu-prof DIR]   write a V8 CPU profile of the decoding RaftGuard process to DIR (on exit)
 // Prints a table and one JSON line per client count:
-//   {"name":"etcd-proxy","clients":32,"throughputRatio":…,"medianRoundRatio":…,"roundRatios":[…],"addedP50Ms":…,"addedP99Ms":…,"relayOnlyRatio":…,"cpuUsPerPut":…}
-// throughputRatio pools all rounds; medianRoundRatio is the median (nearest rank) of the per-round ratios (each round
-// pairs the variants seconds apart, so it is less sensitive to one slow minute of the machine).
+//   {"name":"etcd-proxy","clients":32,"throughputRatio":…,"medianRoundRatio":…,"roundRatios":[…],"addedP50Ms":…,"addedP99Ms":…,
+//    "medianRoundAddedP99Ms":…,"roundAddedP99Ms":[…],"relayOnlyRatio":…,"cpuUsPerPut":…}
+// throughputRatio and addedP99Ms pool all rounds; medianRoundRatio and medianRoundAddedP99Ms are the medians (nearest
+// rank) of the per-round ratios and p99 differences (each round pairs the variants seconds apart, so they are less
+// sensitive to one slow minute of the machine).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -242,11 +244,15 @@ try {
     // Per round, each variant's puts/s: the round's ratios pair variants measured seconds apart, so a
     // slow minute of the VM hits both sides of a ratio (the pooled ratio below does not pair them).
     const perRound = new Map<string, number[]>(variants.map(([k]) => [k, []]));
+    // Per round, each variant's p99 latency, for the same pairing: the pooled p99 below is set by each
+    // variant's slowest rounds, and this VM's direct p99 moves by more than 1 ms between rounds.
+    const perRoundP99 = new Map<string, number[]>(variants.map(([k]) => [k, []]));
     for (let w = 0; w < WARMUP_ROUNDS; w++) for (const [, c] of variants) await round(c, clients, SECONDS);
     for (let r = 0; r < ROUNDS; r++) {
       for (const [k, c] of variants) {
         const x = await round(c, clients, SECONDS);
         perRound.get(k)!.push(x.calls / x.secs);
+        perRoundP99.get(k)!.push(pct([...x.lat].sort((p, q) => p - q), 0.99));
         const a = agg.get(k)!;
         a.calls += x.calls;
         a.secs += x.secs;
@@ -272,6 +278,7 @@ try {
     };
     const roundRatios = (k: string): number[] => perRound.get(k)!.map((tp, r) => round3(tp / perRound.get('direct')![r]!));
     const median = (xs: number[]): number => pct([...xs].sort((x, y) => x - y), 0.5);
+    const roundAddedP99 = (k: string): number[] => perRoundP99.get(k)!.map((p99, r) => round3(p99 - perRoundP99.get('direct')![r]!));
     const guardedRounds = roundRatios('through RaftGuard');
     const relayRounds = roundRatios('relay only');
     const d = row('direct');
@@ -285,6 +292,9 @@ try {
       );
     }
     console.log(`throughput ratio per round: through RaftGuard ${guardedRounds.join(' ')} (median ${round3(median(guardedRounds))}); relay only ${relayRounds.join(' ')} (median ${round3(median(relayRounds))})`);
+    const guardedP99 = roundAddedP99('through RaftGuard');
+    const relayP99 = roundAddedP99('relay only');
+    console.log(`added p99 per round (ms, against the same round's direct p99 ${perRoundP99.get('direct')!.map((x) => x.toFixed(1)).join(' ')}): through RaftGuard ${guardedP99.join(' ')} (median ${round3(median(guardedP99))}); relay only ${relayP99.join(' ')} (median ${round3(median(relayP99))})`);
     results.push(
       JSON.stringify({
         name: 'etcd-proxy',
@@ -294,10 +304,13 @@ try {
         roundRatios: guardedRounds,
         addedP50Ms: round3(g.p50 - d.p50),
         addedP99Ms: round3(g.p99 - d.p99),
+        medianRoundAddedP99Ms: round3(median(guardedP99)),
+        roundAddedP99Ms: guardedP99,
         relayOnlyRatio: round3(ro.tp / d.tp),
         relayOnlyMedianRoundRatio: round3(median(relayRounds)),
         relayOnlyAddedP50Ms: round3(ro.p50 - d.p50),
         relayOnlyAddedP99Ms: round3(ro.p99 - d.p99),
+        relayOnlyMedianRoundAddedP99Ms: round3(median(relayP99)),
         cpuUsPerPut: round3(g.cpuUs, 10),
         cpuSysUsPerPut: round3(g.sysUs, 10),
         relayOnlyCpuUsPerPut: round3(ro.cpuUs, 10),
