@@ -38,8 +38,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /**
  * Runs in a fresh node: optionally `raftguard replay --json` of the tiny capture first, then 4M
  * iterations that each replace one of 150k small objects (in a young generation still growing from
- * 1 MB, each lives through a few scavenges, is promoted, then dies in old space) with some arithmetic between allocations, as a replay's mutator
- * does. Prints the largest old-space use sampled.
+ * 1 MB, each lives through a few scavenges, is promoted, then dies in old space), with some arithmetic
+ * between allocations as a replay's mutator has. Prints the largest old-space use sampled.
  */
 const CHURN = `
 import v8 from 'node:v8';
