@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { arg, stopChildren } from './support.js';
+import { arg, pct, stopChildren } from './support.js';
 
 const ROUNDS = Number(arg('rounds', '5'));
 const SECONDS = Number(arg('seconds', '3'));
@@ -127,11 +127,6 @@ async function runRound(client: grpc.Client, concurrency: number): Promise<Round
   return { calls, seconds, latenciesMs: latencies };
 }
 
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
 interface Summary {
   callsPerSec: number;
   p50: number;
@@ -141,7 +136,7 @@ function summarize(rounds: RoundResult[]): Summary {
   const calls = rounds.reduce((a, r) => a + r.calls, 0);
   const secs = rounds.reduce((a, r) => a + r.seconds, 0);
   const lat = rounds.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
-  return { callsPerSec: calls / secs, p50: quantile(lat, 0.5), p99: quantile(lat, 0.99) };
+  return { callsPerSec: calls / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
 }
 
 const children: ChildProcess[] = [];

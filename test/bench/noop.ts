@@ -14,7 +14,7 @@ import { converged, killAfterCommit, sleep, until } from '../../src/demo/scenari
 import { DEMO_THRESHOLDS, DEMO_TIMING, demoNoopConfig } from '../../src/cli/demo.js';
 import { createLogger } from '../../src/sinks/log.js';
 import type { AppendEvent, NoopEvent, RaftEvent } from '../../src/events/types.js';
-import { arg } from './support.js';
+import { arg, pct } from './support.js';
 
 const KILLS = Number(arg('kills', '20'));
 const WINDOW_MS = Number(arg('window', '3000'));
@@ -77,10 +77,9 @@ async function oneKill(s: Side): Promise<Kill> {
   return k;
 }
 
-function pct(xs: number[], p: number): number | undefined {
-  if (xs.length === 0) return undefined;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+/** The p-th percentile (nearest rank) of unsorted samples; undefined when there are none. */
+function percentile(xs: number[], p: number): number | undefined {
+  return xs.length === 0 ? undefined : pct([...xs].sort((a, b) => a - b), p / 100);
 }
 const fmt = (x: number | undefined): string => (x === undefined ? '—' : x.toFixed(0));
 
@@ -110,9 +109,9 @@ async function main(): Promise<void> {
 
     console.log(`\nbench:noop — demo stall scenario, ${KILLS} leader kills per mode, alternating; window ${WINDOW_MS} ms; total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     console.log('mode     cleared   p50 ms  p99 ms  max ms  injection sent p50 ms  injections/stalled term');
-    console.log(`passive  ${`${passiveMs.length}/${passive.length}`.padEnd(8)}  ${fmt(pct(passiveMs, 50)).padStart(6)}  ${fmt(pct(passiveMs, 99)).padStart(6)}  ${fmt(pct(passiveMs, 100)).padStart(6)}  ${'—'.padStart(21)}  ${passiveSent} noop decisions`);
+    console.log(`passive  ${`${passiveMs.length}/${passive.length}`.padEnd(8)}  ${fmt(percentile(passiveMs, 50)).padStart(6)}  ${fmt(percentile(passiveMs, 99)).padStart(6)}  ${fmt(percentile(passiveMs, 100)).padStart(6)}  ${'—'.padStart(21)}  ${passiveSent} noop decisions`);
     console.log(
-      `active   ${`${activeMs.length}/${active.length}`.padEnd(8)}  ${fmt(pct(activeMs, 50)).padStart(6)}  ${fmt(pct(activeMs, 99)).padStart(6)}  ${fmt(pct(activeMs, 100)).padStart(6)}  ${fmt(pct(sentMs, 50)).padStart(21)}  ${[...new Set(perTerm)].join(',')} (per term: ${perTerm.join(' ')})`,
+      `active   ${`${activeMs.length}/${active.length}`.padEnd(8)}  ${fmt(percentile(activeMs, 50)).padStart(6)}  ${fmt(percentile(activeMs, 99)).padStart(6)}  ${fmt(percentile(activeMs, 100)).padStart(6)}  ${fmt(percentile(sentMs, 50)).padStart(21)}  ${[...new Set(perTerm)].join(',')} (per term: ${perTerm.join(' ')})`,
     );
     const injectionsPerTerm = perTerm.length ? perTerm.reduce((a, b) => a + b, 0) / perTerm.length : 0;
     const exact = perTerm.every((n) => n === 1) && passiveSent === 0;
@@ -121,8 +120,8 @@ async function main(): Promise<void> {
       JSON.stringify({
         name: 'noop',
         kills: KILLS,
-        clearedP50Ms: pct(activeMs, 50) ?? null,
-        clearedP99Ms: pct(activeMs, 99) ?? null,
+        clearedP50Ms: percentile(activeMs, 50) ?? null,
+        clearedP99Ms: percentile(activeMs, 99) ?? null,
         injectionsPerTerm,
         activeCleared: activeMs.length,
         passiveCleared: passiveMs.length,
