@@ -1,7 +1,7 @@
 // Benchmark: what the relay hop costs by itself, against the floor of any relay written on Node.
-// Clients ping-pong fixed-size messages (the size of an etcd MsgApp with one 256-byte entry and its
-// HTTP chunk framing) over loopback to an echo server, on N connections at once: direct; through the
-// smallest relay Node allows (`relay-child --bare`: socket.pipe both ways, its own process); and through
+// Clients ping-pong fixed-size messages (330 bytes by default: roughly an etcd MsgApp carrying one
+// 256-byte value, an estimate, not a measured size) over loopback to an echo server, on N connections at once: direct; through the
+// smallest relay Node allows (`bare-relay-child`: socket.pipe both ways, its own process); and through
 // RaftGuard's Relay without a reader (`relay-child --no-reader`, its own process: what `decode: false`
 // runs). Rounds alternate the three so machine noise hits all alike. Every message crosses each relay
 // twice (there and back); CPU is the relay process's user + system time from /proc around each round.
@@ -32,13 +32,14 @@ await new Promise<void>((r) => echo.listen(0, HOST, r));
 const echoPort = (echo.address() as net.AddressInfo).port;
 
 const children: ChildProcess[] = [];
-async function startRelay(mode: '--bare' | '--no-reader'): Promise<{ port: number; pid: number }> {
-  const script = fileURLToPath(new URL('./relay-child.js', import.meta.url));
-  const child = spawn(process.execPath, [script, String(echoPort), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts a relay child (`bare-relay-child.js`, or `relay-child.js --no-reader`) in front of the echo server. */
+async function startRelay(script: string, ...flags: string[]): Promise<{ port: number; pid: number }> {
+  const path = fileURLToPath(new URL(`./${script}`, import.meta.url));
+  const child = spawn(process.execPath, [path, String(echoPort), ...flags], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`relay-child ${mode} exited early with code ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${script} exited early with code ${code}`)));
   });
   return { port: (JSON.parse(line) as { port: number }).port, pid: child.pid! };
 }
@@ -109,8 +110,8 @@ async function round(port: number, pid: number | undefined, conns: number): Prom
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const lines: string[] = [];
 try {
-  const bare = await startRelay('--bare');
-  const relay = await startRelay('--no-reader');
+  const bare = await startRelay('bare-relay-child.js');
+  const relay = await startRelay('relay-child.js', '--no-reader');
   const variants = [
     { name: 'direct', port: echoPort, pid: undefined as number | undefined },
     { name: 'bare Node relay', port: bare.port, pid: bare.pid },
